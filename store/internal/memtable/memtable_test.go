@@ -1,0 +1,120 @@
+package memtable
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"testing"
+)
+
+func TestApplyNewestWins(t *testing.T) {
+	tb := New()
+	tb.Apply([]Entry{{Key: []byte("a"), Value: []byte("1"), Seq: 5, Kind: Put}})
+	tb.Apply([]Entry{{Key: []byte("a"), Ext: 4096, Len: 300, Seq: 3, Kind: PutExt}}) // late, older
+	e, ok := tb.Get([]byte("a"))
+	if !ok || string(e.Value) != "1" || e.Seq != 5 {
+		t.Fatalf("older op overwrote newer: %+v", e)
+	}
+	if s := tb.Superseded(); len(s) != 1 || s[0] != 4096 {
+		t.Fatalf("late extent not superseded: %v", s)
+	}
+	tb.Apply([]Entry{{Key: []byte("a"), Ext: 8192, Len: 300, Seq: 6, Kind: PutExt},
+		{Key: []byte("a"), Seq: 6, Kind: Delete}}) // same batch: the later op wins
+	e, _ = tb.Get([]byte("a"))
+	if e.Kind != Delete {
+		t.Fatalf("want tombstone, got %+v", e)
+	}
+	if s := tb.Superseded(); len(s) != 2 || s[1] != 8192 {
+		t.Fatalf("replaced extent not superseded: %v", s)
+	}
+}
+
+func TestKeysAreCopied(t *testing.T) {
+	tb := New()
+	k := []byte("key")
+	tb.Apply([]Entry{{Key: k, Seq: 1, Kind: Put}})
+	k[0] = 'X'
+	if _, ok := tb.Get([]byte("key")); !ok {
+		t.Fatal("table aliases the caller's key")
+	}
+}
+
+func TestCloneIsStableAndIterates(t *testing.T) {
+	tb := New()
+	model := map[string]string{}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := 0; i < 5000; i++ {
+		k := fmt.Sprintf("k%05d", rng.IntN(3000))
+		v := fmt.Sprint(i)
+		tb.Apply([]Entry{{Key: []byte(k), Value: []byte(v), Seq: uint64(i + 1), Kind: Put}})
+		model[k] = v
+	}
+	snap := tb.Clone()
+	tb.Apply([]Entry{{Key: []byte("k00000"), Value: []byte("changed"), Seq: 1 << 40, Kind: Put},
+		{Key: []byte("zzz"), Seq: 1 << 40, Kind: Put}})
+	keys := make([]string, 0, len(model))
+	for k := range model {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	it := snap.NewIter()
+	defer it.Close()
+	i := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		e := it.Entry()
+		if string(e.Key) != keys[i] || string(e.Value) != model[keys[i]] {
+			t.Fatalf("at %d: %s=%s want %s=%s", i, e.Key, e.Value, keys[i], model[keys[i]])
+		}
+		i++
+	}
+	if i != len(keys) {
+		t.Fatalf("iterated %d of %d", i, len(keys))
+	}
+	if !it.SeekGE([]byte("k01000x")) || bytes.Compare(it.Entry().Key, []byte("k01000x")) < 0 {
+		t.Fatal("SeekGE")
+	}
+}
+
+func TestConcurrentApplyAndRead(t *testing.T) {
+	tb := New()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				k := []byte(fmt.Sprintf("w%d-%d", w, i))
+				tb.Apply([]Entry{{Key: k, Value: k, Seq: uint64(i + 1), Kind: Put}})
+				if e, ok := tb.Get(k); !ok || !bytes.Equal(e.Value, k) {
+					t.Errorf("lost %s", k)
+					return
+				}
+				if i%500 == 0 {
+					tb.Clone().Ascend(func(*Entry) bool { return true })
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if tb.Len() != 8000 {
+		t.Fatalf("len %d", tb.Len())
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	tb := New()
+	key := make([]byte, 16)
+	val := make([]byte, 100)
+	rng := rand.New(rand.NewPCG(1, 1))
+	e := []Entry{{Value: val, Kind: Put}}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		for j := range key {
+			key[j] = byte(rng.Uint32())
+		}
+		e[0].Key, e[0].Seq = key, uint64(i)
+		tb.Apply(e)
+	}
+}
