@@ -163,3 +163,9 @@ func BenchmarkDoFault(b *testing.B) {
 		}
 	}
 }
+
+func TestSetLateKill(t *testing.T) {
+	if err := SetLateKill(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -50,11 +50,21 @@ func (e *BatchEncoder) Reset(branch uint32) {
 	e.count = 0
 }
 
-// Put appends an inline put.
-func (e *BatchEncoder) Put(key, value []byte) {
+// Put appends an inline put and returns where the value starts in the
+// encoder's buffer; PayloadOffset turns that into a payload offset.
+func (e *BatchEncoder) Put(key, value []byte) int {
 	e.op(OpPut, key)
 	e.buf = binary.AppendUvarint(e.buf, uint64(len(value)))
+	at := len(e.buf)
 	e.buf = append(e.buf, value...)
+	return at
+}
+
+// PayloadOffset converts an offset returned by Put into the value's offset
+// in the finished payload (the op count is inserted in front of the ops).
+func (e *BatchEncoder) PayloadOffset(bufOff int) int {
+	var tmp [binary.MaxVarintLen64]byte
+	return bufOff + len(binary.AppendUvarint(tmp[:0], uint64(e.count)))
 }
 
 // PutExt appends a put whose value lives in the extent at off.
@@ -174,3 +184,7 @@ func walkBatch(b []byte, sb *Superblock, fn func(op *Op) error) (uint32, error) 
 	}
 	return branch, nil
 }
+
+// Value returns the bytes of an inline value added with Put, from the
+// offset Put returned.
+func (e *BatchEncoder) Value(bufOff, n int) []byte { return e.buf[bufOff : bufOff+n] }

@@ -11,16 +11,16 @@ import (
 
 func TestApplyNewestWins(t *testing.T) {
 	tb := New()
-	tb.Apply([]Entry{{Key: []byte("a"), Value: []byte("1"), Seq: 5, Kind: Put}})
-	tb.Apply([]Entry{{Key: []byte("a"), Ext: 4096, Len: 300, Seq: 3, Kind: PutExt}}) // late, older
+	tb.Apply([]Entry{{Key: []byte("a"), Off: 1, Len: 1, Seq: 5, Kind: Put}})
+	tb.Apply([]Entry{{Key: []byte("a"), Off: 4096, Len: 300, Seq: 3, Kind: PutExt}}) // late, older
 	e, ok := tb.Get([]byte("a"))
-	if !ok || string(e.Value) != "1" || e.Seq != 5 {
+	if !ok || e.Off != 1 || e.Seq != 5 {
 		t.Fatalf("older op overwrote newer: %+v", e)
 	}
 	if s := tb.Superseded(); len(s) != 1 || s[0] != 4096 {
 		t.Fatalf("late extent not superseded: %v", s)
 	}
-	tb.Apply([]Entry{{Key: []byte("a"), Ext: 8192, Len: 300, Seq: 6, Kind: PutExt},
+	tb.Apply([]Entry{{Key: []byte("a"), Off: 8192, Len: 300, Seq: 6, Kind: PutExt},
 		{Key: []byte("a"), Seq: 6, Kind: Delete}}) // same batch: the later op wins
 	e, _ = tb.Get([]byte("a"))
 	if e.Kind != Delete {
@@ -43,16 +43,15 @@ func TestKeysAreCopied(t *testing.T) {
 
 func TestCloneIsStableAndIterates(t *testing.T) {
 	tb := New()
-	model := map[string]string{}
+	model := map[string]int64{}
 	rng := rand.New(rand.NewPCG(7, 7))
 	for i := 0; i < 5000; i++ {
 		k := fmt.Sprintf("k%05d", rng.IntN(3000))
-		v := fmt.Sprint(i)
-		tb.Apply([]Entry{{Key: []byte(k), Value: []byte(v), Seq: uint64(i + 1), Kind: Put}})
-		model[k] = v
+		tb.Apply([]Entry{{Key: []byte(k), Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
+		model[k] = int64(i)
 	}
 	snap := tb.Clone()
-	tb.Apply([]Entry{{Key: []byte("k00000"), Value: []byte("changed"), Seq: 1 << 40, Kind: Put},
+	tb.Apply([]Entry{{Key: []byte("k00000"), Off: -1, Seq: 1 << 40, Kind: Put},
 		{Key: []byte("zzz"), Seq: 1 << 40, Kind: Put}})
 	keys := make([]string, 0, len(model))
 	for k := range model {
@@ -64,8 +63,8 @@ func TestCloneIsStableAndIterates(t *testing.T) {
 	i := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		e := it.Entry()
-		if string(e.Key) != keys[i] || string(e.Value) != model[keys[i]] {
-			t.Fatalf("at %d: %s=%s want %s=%s", i, e.Key, e.Value, keys[i], model[keys[i]])
+		if string(e.Key) != keys[i] || e.Off != model[keys[i]] {
+			t.Fatalf("at %d: %s=%d want %s=%d", i, e.Key, e.Off, keys[i], model[keys[i]])
 		}
 		i++
 	}
@@ -86,8 +85,8 @@ func TestConcurrentApplyAndRead(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 2000; i++ {
 				k := []byte(fmt.Sprintf("w%d-%d", w, i))
-				tb.Apply([]Entry{{Key: k, Value: k, Seq: uint64(i + 1), Kind: Put}})
-				if e, ok := tb.Get(k); !ok || !bytes.Equal(e.Value, k) {
+				tb.Apply([]Entry{{Key: k, Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
+				if e, ok := tb.Get(k); !ok || !bytes.Equal(e.Key, k) || e.Off != int64(i) {
 					t.Errorf("lost %s", k)
 					return
 				}
@@ -108,7 +107,7 @@ func BenchmarkApply(b *testing.B) {
 	key := make([]byte, 16)
 	val := make([]byte, 100)
 	rng := rand.New(rand.NewPCG(1, 1))
-	e := []Entry{{Value: val, Kind: Put}}
+	e := []Entry{{Len: int64(len(val)), Kind: Put}}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		for j := range key {
@@ -116,5 +115,26 @@ func BenchmarkApply(b *testing.B) {
 		}
 		e[0].Key, e[0].Seq = key, uint64(i)
 		tb.Apply(e)
+	}
+}
+
+// TestPrefixOrder checks the prefix shortcut orders exactly like
+// bytes.Compare, including keys shorter than the prefix and zero bytes.
+func TestPrefixOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	alphabet := []byte{0, 1, 'a', 0xff}
+	var keys [][]byte
+	for i := 0; i < 3000; i++ {
+		k := make([]byte, 1+rng.IntN(12))
+		for j := range k {
+			k[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		keys = append(keys, k)
+	}
+	for i := 0; i < len(keys)-1; i++ {
+		a, b := keys[i], keys[i+1]
+		if lessItem(probe(a), probe(b)) != (compareKeys(a, b) < 0) {
+			t.Fatalf("order of %x and %x differs from bytes.Compare", a, b)
+		}
 	}
 }
