@@ -1,0 +1,285 @@
+package store
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Benchmarks for the figures in docs/PERFORMANCE.md: 16-byte keys,
+// 100-byte values, a region on /dev/shm (emulated pmem), durable writes.
+
+func benchKey(buf []byte, i uint64) []byte {
+	binary.BigEndian.PutUint64(buf[:8], i*0x9e3779b97f4a7c15) // scattered, unique
+	binary.BigEndian.PutUint64(buf[8:16], i)
+	return buf[:16]
+}
+
+func benchDB(b *testing.B, size int64) *DB {
+	b.Helper()
+	path := filepath.Join(shmDir(b), "bench.region")
+	db, err := Open(path, &Options{Size: size})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// BenchmarkPut measures durable single-goroutine puts and reports latency
+// percentiles from per-op timings.
+func BenchmarkPut(b *testing.B) {
+	db := benchDB(b, 2<<30)
+	val := make([]byte, 100)
+	var kb [16]byte
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := db.Put(benchKey(kb[:], uint64(i)), val); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+func BenchmarkPutParallel(b *testing.B) {
+	db := benchDB(b, 2<<30)
+	val := make([]byte, 100)
+	var next sync.Mutex
+	n := uint64(0)
+	b.ReportAllocs()
+	b.SetParallelism(2)
+	b.RunParallel(func(pb *testing.PB) {
+		var kb [16]byte
+		for pb.Next() {
+			next.Lock()
+			i := n
+			n++
+			next.Unlock()
+			if err := db.Put(benchKey(kb[:], i), val); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) < 100 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds()), "p99.9-ns")
+}
+
+// loaded is a store with 1M checkpointed keys, shared by the read
+// benchmarks (building it takes a few seconds).
+var loaded struct {
+	once sync.Once
+	db   *DB
+	path string
+	n    uint64
+}
+
+func loadedDB(b *testing.B) *DB {
+	loaded.once.Do(func() {
+		loaded.n = 1_000_000
+		loaded.path = filepath.Join(shmDir(b), "loaded.region")
+		db, err := Open(loaded.path, &Options{Size: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		val := make([]byte, 100)
+		var kb [16]byte
+		for i := uint64(0); i < loaded.n; i += 1000 {
+			err := db.Update(func(tx *Tx) error {
+				for j := i; j < i+1000; j++ {
+					if err := tx.Put(benchKey(kb[:], j), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := db.checkpoint(); err != nil {
+			b.Fatal(err)
+		}
+		loaded.db = db
+	})
+	if loaded.db == nil {
+		b.Skip("loading failed")
+	}
+	return loaded.db
+}
+
+func BenchmarkGetRandom(b *testing.B) {
+	db := loadedDB(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var kb [16]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.Get(benchKey(kb[:], rng.Uint64N(loaded.n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkViewGetRandom(b *testing.B) {
+	db := loadedDB(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var kb [16]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	_ = db.View(func(v *View) error {
+		for i := 0; i < b.N; i++ {
+			if _, err := v.Get(benchKey(kb[:], rng.Uint64N(loaded.n))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkScan reports keys/s over the whole 1M-key store.
+func BenchmarkScan(b *testing.B) {
+	db := loadedDB(b)
+	b.ResetTimer()
+	keys := 0
+	for i := 0; i < b.N; i++ {
+		_ = db.View(func(v *View) error {
+			return v.Scan(nil, nil, func(k, val []byte) error {
+				keys++
+				return nil
+			})
+		})
+	}
+	b.ReportMetric(float64(keys)/b.Elapsed().Seconds(), "keys/s")
+}
+
+// BenchmarkOpenClean measures Open of a 1M-key store after a clean close.
+func BenchmarkOpenClean(b *testing.B) {
+	path := filepath.Join(shmDir(b), "open.region")
+	fill(b, path, 1_000_000, true)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := Open(path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if !db.Stats().CleanOpen {
+			b.Fatal("not a clean open")
+		}
+		_ = db.Close()
+		b.StartTimer()
+	}
+}
+
+// fill writes n keys; with clean it closes the store, else it leaves the
+// region as a crash would (no close: the lock dies with the file handle).
+func fill(b *testing.B, path string, n uint64, clean bool) {
+	db, err := Open(path, &Options{Size: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 100)
+	var kb [16]byte
+	for i := uint64(0); i < n; i++ {
+		if err := db.Put(benchKey(kb[:], i), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if clean {
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
+	db.crashForTest()
+}
+
+// BenchmarkRecoverFullWAL measures Open after a crash that left the WAL as
+// full as it gets before a checkpoint (half the ring) over 1M keys.
+func BenchmarkRecoverFullWAL(b *testing.B) {
+	path := filepath.Join(shmDir(b), "recover.region")
+	fill(b, path, 1_000_000, true)
+	db, err := Open(path, &Options{checkpointBytes: 1 << 62})
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 100)
+	var kb [16]byte
+	for i := uint64(0); db.wal.Used() < db.sb.WALSize/2; i++ {
+		if err := db.Put(benchKey(kb[:], 2_000_000+i), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	walUsed := db.wal.Used()
+	db.crashForTest()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := Open(path, &Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if db.Stats().RecoveredOps == 0 {
+			b.Fatal("nothing replayed")
+		}
+		_ = db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(walUsed), "wal-bytes")
+}
+
+// TestHeapPerKey reports the Go heap a checkpointed store keeps per key.
+func TestHeapPerKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 1M-key store")
+	}
+	path := filepath.Join(shmDir(t), "heap.region")
+	db, err := Open(path, &Options{Size: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const n = 1_000_000
+	val := make([]byte, 100)
+	var kb [16]byte
+	for i := uint64(0); i < n; i += 1000 {
+		_ = db.Update(func(tx *Tx) error {
+			for j := i; j < i+1000; j++ {
+				_ = tx.Put(benchKey(kb[:], j), val)
+			}
+			return nil
+		})
+	}
+	if err := db.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	// Let the background checkpointer and reaping settle, then measure.
+	for db.vers.pinned() > 1 {
+		time.Sleep(time.Millisecond)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	perKey := float64(ms.HeapAlloc) / n
+	t.Logf("Go heap after checkpoint: %d bytes for %d keys = %.1f bytes/key", ms.HeapAlloc, n, perKey)
+}

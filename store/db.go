@@ -1,0 +1,619 @@
+// Package store is daxkv's embedded key-value store: values live in a
+// mapped persistent-memory region, writes are made durable with cache-line
+// flushes and fences, and whole-store snapshots and branches share
+// copy-on-write tree nodes. See DESIGN.md for the architecture.
+package store
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/daxkv/daxkv/alloc"
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/region"
+	"github.com/daxkv/daxkv/poison"
+	"github.com/daxkv/daxkv/store/internal/btree"
+	"github.com/daxkv/daxkv/store/internal/format"
+	"github.com/daxkv/daxkv/store/internal/memtable"
+	"github.com/daxkv/daxkv/store/internal/wal"
+)
+
+// MainBranch is the branch every store starts with.
+const MainBranch = "main"
+
+// inlineMax: values of this many bytes or more live in their own extent.
+const inlineMax = 256
+
+// DB is an open store. All methods are safe for concurrent use.
+type DB struct {
+	opts Options
+	log  *slog.Logger
+	path string
+	reg  *region.Region // nil when running on a test mapping
+	mem  []byte         // the whole mapping
+	sb   format.Superblock
+	p    flush.Persister
+	mode string
+
+	alloc *alloc.Allocator
+	tree  *btree.Tree
+	wal   *wal.Log
+	vers  versionSet
+
+	// life: operations hold it shared; Close takes it exclusively.
+	life   sync.RWMutex
+	closed bool
+	// broken, once set, fails every write: durability can no longer be
+	// promised (a flush or msync failed, or a checkpoint hit corruption).
+	broken atomic.Pointer[error]
+
+	// The commit gate: writers hold it shared from WAL commit to memtable
+	// apply, so a freeze that takes it exclusively sees every committed
+	// record in the table it freezes.
+	gate sync.RWMutex
+	// Memtable applies happen in WAL sequence order, so readers never see
+	// a later batch without an earlier one.
+	applied    atomic.Uint64
+	applyMu    sync.Mutex
+	applyCond  *sync.Cond
+	applyWaits atomic.Int32
+
+	// Checkpoints run one at a time; ckptKick wakes the background
+	// checkpointer.
+	ckptMu   sync.Mutex
+	ckptKick chan struct{}
+	stop     chan struct{}
+	bg       sync.WaitGroup
+
+	slot    format.Slot // committed state (under ckptMu)
+	slotIdx int
+	ckptAt  int64 // WAL bytes that trigger a checkpoint
+
+	stats dbCounters
+}
+
+type dbCounters struct {
+	checkpoints   atomic.Uint64
+	lastCkptNanos atomic.Int64
+	recoveredOps  atomic.Uint64
+	openNanos     atomic.Int64
+	cleanOpen     atomic.Bool
+}
+
+// Open opens the region at path, creating it when it does not exist and
+// opts.Size > 0. opts may be nil.
+func Open(path string, opts *Options) (*DB, error) {
+	start := time.Now()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Size < 0 || o.WALSize < 0 {
+		return nil, fmt.Errorf("%w: negative size", ErrInvalid)
+	}
+	if o.Flush == flush.Auto {
+		m, err := flush.ModeFromEnv()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		o.Flush = m
+	}
+	db := &DB{opts: o, path: path, log: o.Logger, stop: make(chan struct{}), ckptKick: make(chan struct{}, 1)}
+	if db.log == nil {
+		db.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	db.applyCond = sync.NewCond(&db.applyMu)
+
+	if err := poison.SetLateKill(); err != nil {
+		db.log.Warn("daxkv: cannot set PR_MCE_KILL_LATE; poisoned memory may kill the process", "err", err)
+	}
+	created := false
+	if o.mapping != nil {
+		db.mem, db.mode = o.mapping, "emulated"
+		created = o.Size > 0
+	} else {
+		if o.Size > 0 && o.Size < format.MinRegionSize {
+			return nil, fmt.Errorf("%w: region size %d is below the minimum of %d bytes", ErrInvalid, o.Size, format.MinRegionSize)
+		}
+		if o.Size%4096 != 0 {
+			return nil, fmt.Errorf("%w: region size %d is not a multiple of 4096", ErrInvalid, o.Size)
+		}
+		reg, err := region.Open(path, region.Options{Size: o.Size, ReadOnly: o.ReadOnly})
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && o.Size == 0 {
+				return nil, fmt.Errorf("%w: no region at %s (set Options.Size to create one): %w", ErrNotFound, path, err)
+			}
+			return nil, err
+		}
+		db.reg, db.mem, db.mode, created = reg, reg.Data, string(reg.Mode()), reg.Created
+	}
+	if err := db.setPersister(); err != nil {
+		db.unmap()
+		return nil, err
+	}
+	if created {
+		if err := db.format(int64(len(db.mem))); err != nil {
+			db.unmap()
+			if db.reg != nil {
+				_ = removeFile(path)
+			}
+			return nil, err
+		}
+	}
+	if err := db.load(); err != nil {
+		db.unmap()
+		return nil, err
+	}
+	db.stats.openNanos.Store(int64(time.Since(start)))
+	if !o.ReadOnly {
+		db.bg.Add(1)
+		go db.checkpointer()
+	}
+	db.log.Info("daxkv: opened", "path", path, "mode", db.mode, "flush", db.p.Mode().String(),
+		"clean", db.stats.cleanOpen.Load(), "recovered_ops", db.stats.recoveredOps.Load(), "took", time.Since(start))
+	return db, nil
+}
+
+func (db *DB) setPersister() error {
+	if db.opts.persister != nil {
+		db.p = db.opts.persister
+		return nil
+	}
+	mode := db.opts.Flush
+	if db.mode == string(region.PageCache) {
+		mode = flush.Msync
+	}
+	cfg := flush.Config{Mode: mode}
+	if db.reg != nil {
+		cfg.Sync = db.reg.Sync
+	}
+	p, err := flush.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	db.p = p
+	return nil
+}
+
+func (db *DB) unmap() {
+	if db.reg != nil {
+		_ = db.reg.Close()
+		db.reg = nil
+	}
+}
+
+// guard runs fn under the fault guard and turns a memory fault into a
+// PoisonError carrying the region offset.
+func (db *DB) guard(fn func() error) error {
+	var err error
+	if ferr := poison.Do(func() { err = fn() }); ferr != nil {
+		pe := &PoisonError{cause: ferr, Off: -1}
+		var fe *poison.FaultError
+		if errors.As(ferr, &fe) {
+			if off, ok := fe.Offset(db.mem); ok {
+				pe.Off = off
+			}
+		}
+		return pe
+	}
+	return err
+}
+
+// persist writes b through the persister and drains.
+func (db *DB) persist(dst, src []byte) error {
+	db.p.Copy(dst, src)
+	return db.p.Drain()
+}
+
+// format lays out a new region: slot 0 names an empty "main" branch, and
+// the primary superblock is written last, so a crash before it leaves a
+// file Open rejects rather than a half-made store.
+func (db *DB) format(size int64) error {
+	var uuid [16]byte
+	if _, err := rand.Read(uuid[:]); err != nil {
+		return err
+	}
+	sb, err := format.NewSuperblock(size, db.opts.WALSize, uuid, time.Now().UnixNano())
+	if err != nil {
+		return err
+	}
+	a, err := alloc.New(sb.ExtOff, sb.ExtSize)
+	if err != nil {
+		return err
+	}
+	cat := &format.Catalog{Gen: 1, NextID: 2, Refs: []format.Ref{
+		{ID: 1, Kind: format.KindBranch, Name: MainBranch, Created: sb.Created},
+	}}
+	return db.guard(func() error {
+		cats, clen, err := writeCatalog(db.mem, a, db.p, cat)
+		if err != nil {
+			return err
+		}
+		slot := format.Slot{Gen: 1, Catalog: cats, CatalogLen: clen, WALOff: 0, WALSeq: 1}
+		var buf [format.SlotSize]byte
+		slot.Encode(buf[:], sb.UUID)
+		if err := db.persist(db.mem[format.Slot0Off:format.Slot0Off+format.SlotSize], buf[:]); err != nil {
+			return err
+		}
+		var sbuf [format.SuperblockSize]byte
+		sb.Encode(sbuf[:])
+		backup := format.BackupOff(size)
+		if err := db.persist(db.mem[backup:backup+format.SuperblockSize], sbuf[:]); err != nil {
+			return err
+		}
+		return db.persist(db.mem[:format.SuperblockSize], sbuf[:])
+	})
+}
+
+// writeCatalog writes two copies of cat into new extents.
+func writeCatalog(mem []byte, a *alloc.Allocator, p flush.Persister, cat *format.Catalog) ([2]int64, int64, error) {
+	var offs [2]int64
+	n := int64(cat.EncodedLen())
+	buf := make([]byte, n)
+	cat.Encode(buf)
+	for i := range offs {
+		off, err := a.Alloc(n, 0)
+		if err != nil {
+			if i == 1 {
+				freeNow(a, offs[0])
+			}
+			return offs, 0, fmt.Errorf("catalog: %w", err)
+		}
+		offs[i] = off
+		p.Copy(mem[off:off+n], buf)
+	}
+	return offs, n, nil
+}
+
+// offsetOf is the region offset of b, a subslice of the mapping (an
+// inline value inside a WAL record). It works for empty slices too.
+func (db *DB) offsetOf(b []byte) int64 {
+	return int64(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(unsafe.Pointer(unsafe.SliceData(db.mem))))
+}
+
+// unitsOf rounds a byte length up to whole allocation units: the length
+// of the extent that holds it.
+func unitsOf(n int64) int64 { return (n + format.UnitSize - 1) &^ (format.UnitSize - 1) }
+
+// freeNow releases an extent nobody ever saw.
+func freeNow(a *alloc.Allocator, off int64) {
+	if _, err := a.Decref(off); err == nil {
+		_ = a.Free(off)
+	}
+}
+
+// readSuperblock reads the primary superblock, falling back to the backup.
+// A region with neither is not a daxkv region; nothing is written to it.
+func (db *DB) readSuperblock() (format.Superblock, error) {
+	size := int64(len(db.mem))
+	if size < format.MinRegionSize {
+		return format.Superblock{}, fmt.Errorf("%w: %s is %d bytes, not a daxkv region", ErrInvalid, db.path, size)
+	}
+	var sb format.Superblock
+	var perr, berr error
+	err := db.guard(func() error {
+		sb, perr = format.DecodeSuperblock(db.mem[:format.SuperblockSize], size)
+		if perr == nil || errors.Is(perr, ErrInvalid) {
+			return perr
+		}
+		if !format.IsSuperblock(db.mem[:format.SuperblockSize]) && !format.IsSuperblock(db.mem[format.BackupOff(size):]) {
+			return fmt.Errorf("%w: %s is not a daxkv region (no superblock magic)", ErrInvalid, db.path)
+		}
+		sb, berr = format.DecodeSuperblock(db.mem[format.BackupOff(size):], size)
+		if berr != nil {
+			return fmt.Errorf("primary superblock: %w; backup: %w", perr, berr)
+		}
+		db.log.Warn("daxkv: primary superblock damaged, using the backup", "err", perr)
+		return nil
+	})
+	return sb, err
+}
+
+// load brings the DB to the last durable state: superblock, commit slot,
+// catalog, allocator (image or reachability walk) and WAL replay.
+func (db *DB) load() error {
+	sb, err := db.readSuperblock()
+	if err != nil {
+		return err
+	}
+	db.sb = sb
+	var slot format.Slot
+	var cat format.Catalog
+	err = db.guard(func() error {
+		s0, e0 := format.DecodeSlot(db.mem[format.Slot0Off:format.Slot0Off+format.SlotSize], &sb)
+		s1, e1 := format.DecodeSlot(db.mem[format.Slot1Off:format.Slot1Off+format.SlotSize], &sb)
+		var ok bool
+		slot, db.slotIdx, ok = format.PickSlot(s0, e0, s1, e1)
+		if !ok {
+			return fmt.Errorf("%w: no valid commit slot (slot 0: %v; slot 1: %v)", ErrCorrupt, e0, e1)
+		}
+		var cerr [2]error
+		for i, off := range slot.Catalog {
+			cat, cerr[i] = format.DecodeCatalog(db.mem[off:off+slot.CatalogLen], &sb)
+			if cerr[i] == nil {
+				if i == 1 {
+					db.log.Warn("daxkv: catalog copy 0 damaged, using copy 1", "err", cerr[0])
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: both catalog copies damaged: %v; %v", ErrCorrupt, cerr[0], cerr[1])
+	})
+	if err != nil {
+		return err
+	}
+	db.slot = slot
+
+	// Replay the WAL into fresh memtables. Values stay in the ring.
+	log, err := wal.Open(db.mem[sb.WALOff:sb.WALOff+sb.WALSize], wal.Position{Off: slot.WALOff, Seq: slot.WALSeq},
+		wal.Options{Persister: db.p, NoSync: db.opts.NoSync, ReadOnly: db.opts.ReadOnly})
+	if err != nil {
+		return err
+	}
+	db.wal = log
+	active := make(map[uint32]*memtable.Table, len(cat.Refs))
+	for _, r := range cat.Refs {
+		if r.Kind == format.KindBranch {
+			active[r.ID] = memtable.New()
+		}
+	}
+	var replayed uint64
+	var end wal.Position
+	err = db.guard(func() error {
+		var entries []memtable.Entry
+		var rerr error
+		end, rerr = log.Replay(func(pos wal.Position, payload []byte) error {
+			entries = entries[:0]
+			branch, err := format.DecodeBatch(payload, &sb, func(op *format.Op) error {
+				entries = append(entries, db.entryFromOp(op, pos.Seq))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			t, ok := active[branch]
+			if !ok {
+				// A record for a branch the catalog no longer has: it was
+				// deleted by a checkpoint after this record; skip it.
+				return nil
+			}
+			t.Apply(entries)
+			replayed += uint64(len(entries))
+			return nil
+		})
+		return rerr
+	})
+	if err != nil {
+		return fmt.Errorf("WAL replay: %w", err)
+	}
+	db.applied.Store(end.Seq - 1)
+	db.stats.recoveredOps.Store(replayed)
+
+	if err := db.loadAllocator(&slot, &cat, active); err != nil {
+		return err
+	}
+	db.tree = btree.New(db.mem, db.alloc, db.p)
+	if slot.AllocOff != 0 && !db.opts.ReadOnly {
+		// The image is consumed: commit a slot without it before anything
+		// can reuse its space, so a crash from here on rebuilds by walking.
+		img := slot.AllocOff
+		slot.AllocOff, slot.AllocLen = 0, 0
+		if err := db.writeSlot(slot); err != nil {
+			return err
+		}
+		freeNow(db.alloc, img)
+	}
+	db.vers.init(&version{cat: &cat, active: active}, db.releaseGarbage)
+	db.ckptAt = db.sb.WALSize / 2
+	if db.opts.checkpointBytes > 0 {
+		db.ckptAt = db.opts.checkpointBytes
+	}
+	return nil
+}
+
+// extentLen is the allocation length of an extent the tree reports: a
+// node, or a value with its self-describing header.
+func extentLen(e *btree.Extent) int64 {
+	if e.Kind == btree.KindValue {
+		return format.ValueExtentLen(len(e.Lo), e.Len)
+	}
+	return e.Len
+}
+
+func (db *DB) entryFromOp(op *format.Op, seq uint64) memtable.Entry {
+	switch op.Kind {
+	case format.OpPut:
+		return memtable.Entry{Key: op.Key, Off: db.offsetOf(op.Value), Len: int64(len(op.Value)), Seq: seq, Kind: memtable.Put}
+	case format.OpPutExt:
+		return memtable.Entry{Key: op.Key, Off: op.Ext, Len: op.ValLen, Seq: seq, Kind: memtable.PutExt}
+	default:
+		return memtable.Entry{Key: op.Key, Seq: seq, Kind: memtable.Delete}
+	}
+}
+
+// loadAllocator restores the allocator: from the image a clean close left,
+// or by walking every tree from the catalog (after a crash).
+func (db *DB) loadAllocator(slot *format.Slot, cat *format.Catalog, active map[uint32]*memtable.Table) error {
+	sb := &db.sb
+	if slot.AllocOff != 0 {
+		var a *alloc.Allocator
+		err := db.guard(func() error {
+			var err error
+			a, err = alloc.Load(sb.ExtOff, sb.ExtSize, db.mem[slot.AllocOff:slot.AllocOff+slot.AllocLen])
+			return err
+		})
+		if err == nil {
+			// Zombies in the image were waiting for readers of the closed
+			// process; there are none now.
+			a.FreeZombies()
+			db.alloc = a
+			db.stats.cleanOpen.Store(true)
+			return nil
+		}
+		db.log.Warn("daxkv: allocator image unusable, rebuilding by walking the trees", "err", err)
+		slot.AllocOff, slot.AllocLen = 0, 0
+	}
+	b := alloc.NewBuilder(sb.ExtOff, sb.ExtSize)
+	for _, off := range slot.Catalog {
+		if err := b.Ref(off, unitsOf(slot.CatalogLen)); err != nil {
+			return fmt.Errorf("rebuild: catalog: %w", err)
+		}
+	}
+	tree := btree.New(db.mem, nil, db.p)
+	w := tree.NewWalker()
+	for _, r := range cat.Refs {
+		if r.Root == 0 {
+			continue
+		}
+		err := db.guard(func() error {
+			return w.Walk(r.Root, func(e btree.Extent, first bool) error {
+				return b.Ref(e.Off, extentLen(&e))
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("rebuild: walking %s %q: %w", r.Kind, r.Name, err)
+		}
+	}
+	// Large values named by replayed WAL records that are still current.
+	// Superseded ones are free again: a later replay only re-reads their
+	// pointers, never their bytes.
+	for _, t := range active {
+		snap := t.Clone()
+		var err error
+		snap.Ascend(func(e *memtable.Entry) bool {
+			if e.Kind == memtable.PutExt {
+				err = b.Ref(e.Off, format.ValueExtentLen(len(e.Key), e.Len))
+			}
+			return err == nil
+		})
+		if err != nil {
+			return fmt.Errorf("rebuild: WAL value extent: %w", err)
+		}
+		t.ForgetSuperseded()
+	}
+	a, err := b.Finish()
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	db.alloc = a
+	return nil
+}
+
+// writeSlot commits s into the slot not currently in use.
+func (db *DB) writeSlot(s format.Slot) error {
+	s.Gen = db.slot.Gen + 1
+	next := 1 - db.slotIdx
+	var buf [format.SlotSize]byte
+	s.Encode(buf[:], db.sb.UUID)
+	off := format.SlotOff(next)
+	if err := db.guard(func() error { return db.persist(db.mem[off:off+format.SlotSize], buf[:]) }); err != nil {
+		return err
+	}
+	db.slot, db.slotIdx = s, next
+	return nil
+}
+
+// Close checkpoints, saves the allocator image for a fast next open, and
+// unmaps the region. Calls after Close return ErrClosed.
+func (db *DB) Close() error {
+	db.life.Lock()
+	if db.closed {
+		db.life.Unlock()
+		return ErrClosed
+	}
+	db.closed = true
+	db.life.Unlock()
+	close(db.stop)
+	db.bg.Wait()
+	var err error
+	if !db.opts.ReadOnly && db.broken.Load() == nil {
+		err = db.closeClean()
+	}
+	db.unmap()
+	return err
+}
+
+// closeClean checkpoints everything and commits a slot naming an
+// allocator image, so the next Open needs neither replay nor walk.
+func (db *DB) closeClean() error {
+	if err := db.checkpoint(); err != nil {
+		return err
+	}
+	db.ckptMu.Lock()
+	defer db.ckptMu.Unlock()
+	img, err := db.alloc.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	// The image must describe the extent that holds it: allocate, then
+	// marshal again (one more extent changes its size a little).
+	n := int64(len(img)) + 4096
+	off, err := db.alloc.Alloc(n, 0)
+	if err != nil {
+		db.log.Warn("daxkv: no space for the allocator image; next open will walk", "err", err)
+		return nil
+	}
+	img, err = db.alloc.MarshalBinary()
+	if err != nil || int64(len(img)) > n {
+		freeNow(db.alloc, off)
+		return err
+	}
+	if err := db.guard(func() error { return db.persist(db.mem[off:off+int64(len(img))], img) }); err != nil {
+		return err
+	}
+	s := db.slot
+	s.AllocOff, s.AllocLen = off, int64(len(img))
+	return db.writeSlot(s)
+}
+
+// begin admits an operation; end must follow.
+func (db *DB) begin() error {
+	db.life.RLock()
+	if db.closed {
+		db.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (db *DB) end() { db.life.RUnlock() }
+
+func (db *DB) beginWrite() error {
+	if err := db.begin(); err != nil {
+		return err
+	}
+	if db.opts.ReadOnly {
+		db.end()
+		return fmt.Errorf("%w: store opened read-only", ErrReadOnly)
+	}
+	if e := db.broken.Load(); e != nil {
+		db.end()
+		return fmt.Errorf("%w: store stopped accepting writes: %w", ErrReadOnly, *e)
+	}
+	return nil
+}
+
+// fail marks the store unable to take writes.
+func (db *DB) fail(err error) {
+	db.broken.CompareAndSwap(nil, &err)
+	db.log.Error("daxkv: writes disabled", "err", err)
+}
+
+// crashForTest abandons the DB as a crash would: no checkpoint, no image,
+// the mapping and lock simply dropped.
+func (db *DB) crashForTest() {
+	db.life.Lock()
+	db.closed = true
+	db.life.Unlock()
+	close(db.stop)
+	db.bg.Wait()
+	db.unmap()
+}

@@ -1,0 +1,38 @@
+package store
+
+import (
+	"log/slog"
+
+	"github.com/daxkv/daxkv/flush"
+)
+
+// Options configure Open. A nil *Options means all defaults.
+type Options struct {
+	// Size in bytes of the region to create when the path does not exist.
+	// Zero means: open an existing region only.
+	Size int64
+	// ReadOnly maps the region read-only; writes return ErrReadOnly.
+	ReadOnly bool
+	// Flush forces a persistence mechanism; the zero value detects one.
+	// DAXKV_FLUSH in the environment overrides the zero value.
+	Flush flush.Mode
+	// NoSync returns from a commit before its fence completes: faster, and
+	// a power loss may drop the last acknowledged writes (a process crash
+	// loses nothing on pmem or tmpfs).
+	NoSync bool
+	// WALSize is the WAL ring size when creating; zero derives it from Size
+	// (1/16th, between 64 KiB and 256 MiB).
+	WALSize int64
+	// Logger receives recovery and checkpoint events; nil discards them.
+	Logger *slog.Logger
+
+	// persister replaces the CPU persister (crash simulation in tests).
+	persister flush.Persister
+	// mapping replaces the region file (crash simulation in tests).
+	mapping []byte
+	// checkpointBytes overrides the WAL fill that triggers a checkpoint.
+	checkpointBytes int64
+	// manualCheckpoints disables the background checkpointer, so crash
+	// simulation knows which goroutine issues every fence.
+	manualCheckpoints bool
+}

@@ -1,0 +1,359 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/daxkv/daxkv/store/internal/btree"
+	"github.com/daxkv/daxkv/store/internal/format"
+	"github.com/daxkv/daxkv/store/internal/memtable"
+)
+
+// Get returns a copy of the value stored under key on the main branch, or
+// an error wrapping ErrNotFound.
+func (db *DB) Get(key []byte) ([]byte, error) { return db.mainRef().get(key) }
+
+// View runs fn with a consistent read-only view of the main branch. Values
+// it returns alias the mapped region and are valid only until fn returns.
+func (db *DB) View(fn func(v *View) error) error { return db.mainRef().view(fn) }
+
+func (r *refHandle) get(key []byte) ([]byte, error) {
+	if err := r.db.begin(); err != nil {
+		return nil, err
+	}
+	defer r.db.end()
+	return r.getLocked(key)
+}
+
+// lookupLive finds key for ref id in v: the live memtable, the frozen one,
+// then the tree. The result aliases mapped memory; call under the guard.
+func (db *DB) lookupLive(v *version, id uint32, key []byte) ([]byte, error) {
+	if t := v.active[id]; t != nil {
+		if e, ok := t.Get(key); ok {
+			return db.entryValue(&e, key)
+		}
+	}
+	if t := v.frozen[id]; t != nil {
+		if e, ok := t.Get(key); ok {
+			return db.entryValue(&e, key)
+		}
+	}
+	root, _ := v.root(id)
+	return db.treeLookup(root, key)
+}
+
+func (db *DB) treeLookup(root int64, key []byte) ([]byte, error) {
+	val, ok, err := db.tree.Get(root, key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
+	}
+	return db.treeValue(&val, key)
+}
+
+func (db *DB) entryValue(e *memtable.Entry, key []byte) ([]byte, error) {
+	switch e.Kind {
+	case memtable.Put:
+		return db.mem[e.Off : e.Off+e.Len : e.Off+e.Len], nil
+	case memtable.PutExt:
+		return db.extValue(e.Off, e.Len, key)
+	}
+	return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
+}
+
+func (db *DB) treeValue(v *btree.Value, key []byte) ([]byte, error) {
+	if v.Ext == 0 {
+		return v.Inline, nil
+	}
+	return db.extValue(v.Ext, v.Len, key)
+}
+
+// extValue returns the value stored in the extent at off, after checking
+// the extent's header names key and the value's checksum matches.
+func (db *DB) extValue(off, n int64, key []byte) ([]byte, error) {
+	extLen := format.ValueExtentLen(len(key), n)
+	if !db.sb.ValidExtent(off, extLen) {
+		return nil, fmt.Errorf("%w: value extent [%d,+%d) of key %q outside extent space", ErrCorrupt, off, extLen, key)
+	}
+	ext := db.mem[off : off+extLen]
+	h, err := format.DecodeValueHeader(ext, extLen)
+	if err != nil {
+		return nil, fmt.Errorf("key %q at %d: %w", key, off, err)
+	}
+	if !bytes.Equal(h.Key, key) || h.ValLen != n {
+		return nil, fmt.Errorf("%w: value extent at %d belongs to key %q (len %d), not %q (len %d)", ErrCorrupt, off, h.Key, h.ValLen, key, n)
+	}
+	val := ext[h.DataOff() : h.DataOff()+n]
+	if format.Checksum(val) != h.ValCRC {
+		return nil, fmt.Errorf("%w: value of key %q at %d fails its checksum", ErrCorrupt, key, off)
+	}
+	return val, nil
+}
+
+// View is a consistent read-only view of one branch or snapshot.
+type View struct {
+	db     *DB
+	v      *version
+	active *memtable.Snapshot // nil for snapshots
+	frozen *memtable.Snapshot
+	root   int64
+}
+
+func (r *refHandle) view(fn func(v *View) error) error {
+	db := r.db
+	if err := db.begin(); err != nil {
+		return err
+	}
+	defer db.end()
+	v := db.vers.acquire()
+	defer db.vers.unref(v)
+	vw := &View{db: db, v: v}
+	var ok bool
+	if vw.root, ok = v.root(r.id); !ok {
+		return fmt.Errorf("%w: %s %q was deleted", ErrNotFound, r.kind, r.name)
+	}
+	if t := v.active[r.id]; t != nil {
+		vw.active = t.Clone()
+	}
+	if t := v.frozen[r.id]; t != nil {
+		vw.frozen = t.Clone()
+	}
+	// fn runs under the guard too: it reads zero-copy slices of the mapping.
+	return db.guard(func() error { return fn(vw) })
+}
+
+// Get returns the value of key, aliasing the mapped region: valid until
+// the View's function returns. Do not modify it.
+func (vw *View) Get(key []byte) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := vw.db.guard(func() error {
+		for _, s := range []*memtable.Snapshot{vw.active, vw.frozen} {
+			if s == nil {
+				continue
+			}
+			if e, ok := s.Get(key); ok {
+				var err error
+				out, err = vw.db.entryValue(&e, key)
+				return err
+			}
+		}
+		var err error
+		out, err = vw.db.treeLookup(vw.root, key)
+		return err
+	})
+	return out, err
+}
+
+// Scan calls fn for each key in [start, end) in ascending order; nil start
+// or end leaves that side open. Key and value alias the mapped region and
+// are valid only during the call. An error from fn stops the scan and is
+// returned.
+func (vw *View) Scan(start, end []byte, fn func(key, value []byte) error) error {
+	return vw.db.guard(func() error {
+		it := vw.newMergeIter()
+		defer it.close()
+		for ok := it.seek(start); ok; ok = it.next() {
+			k := it.key()
+			if end != nil && bytes.Compare(k, end) >= 0 {
+				break
+			}
+			val, err := it.value()
+			if err != nil {
+				return err
+			}
+			if err := fn(k, val); err != nil {
+				return err
+			}
+		}
+		return it.err()
+	})
+}
+
+// mergeIter merges the memtables (newest first) over the tree. At equal
+// keys the newest layer wins and a tombstone hides the key.
+type mergeIter struct {
+	db   *DB
+	mems []*memtable.Iter // newest first
+	tree *btree.Iter
+	// current winner
+	curKey []byte
+	src    int // index into mems, or len(mems) for the tree
+	e      *memtable.Entry
+	tv     btree.Value
+	valid  bool
+}
+
+func (vw *View) newMergeIter() *mergeIter {
+	m := &mergeIter{db: vw.db, tree: vw.db.tree.NewIter(vw.root)}
+	for _, s := range []*memtable.Snapshot{vw.active, vw.frozen} {
+		if s != nil && s.Len() > 0 {
+			m.mems = append(m.mems, s.NewIter())
+		}
+	}
+	return m
+}
+
+func (m *mergeIter) close() {
+	for _, it := range m.mems {
+		it.Close()
+	}
+}
+
+func (m *mergeIter) seek(start []byte) bool {
+	for _, it := range m.mems {
+		if start == nil {
+			it.First()
+		} else {
+			it.SeekGE(start)
+		}
+	}
+	if start == nil {
+		m.tree.First()
+	} else {
+		m.tree.SeekGE(start)
+	}
+	return m.settle()
+}
+
+// next moves past the current key, then settles.
+func (m *mergeIter) next() bool {
+	if !m.valid {
+		return false
+	}
+	m.skip(m.curKey)
+	return m.settle()
+}
+
+// skip advances every source positioned at key k.
+func (m *mergeIter) skip(k []byte) {
+	for _, it := range m.mems {
+		if it.Valid() && bytes.Equal(it.Entry().Key, k) {
+			it.Next()
+		}
+	}
+	if m.tree.Valid() && bytes.Equal(m.tree.Key(), k) {
+		m.tree.Next()
+	}
+}
+
+// settle positions on the smallest key across sources whose newest entry
+// is not a tombstone.
+func (m *mergeIter) settle() bool {
+	for {
+		var best []byte
+		src := -1
+		for i, it := range m.mems {
+			if !it.Valid() {
+				continue
+			}
+			if k := it.Entry().Key; src < 0 || bytes.Compare(k, best) < 0 {
+				best, src = k, i
+			}
+		}
+		if m.tree.Valid() {
+			if k := m.tree.Key(); src < 0 || bytes.Compare(k, best) < 0 {
+				best, src = k, len(m.mems)
+			}
+		}
+		if src < 0 {
+			m.valid = false
+			return false
+		}
+		m.curKey, m.src, m.valid = best, src, true
+		if src == len(m.mems) {
+			m.tv = m.tree.Value()
+			return true
+		}
+		m.e = m.mems[src].Entry()
+		if m.e.Kind != memtable.Delete {
+			return true
+		}
+		m.skip(best)
+	}
+}
+
+func (m *mergeIter) key() []byte { return m.curKey }
+
+func (m *mergeIter) value() ([]byte, error) {
+	if m.src < len(m.mems) {
+		return m.db.entryValue(m.e, m.curKey)
+	}
+	return m.db.treeValue(&m.tv, m.curKey)
+}
+
+func (m *mergeIter) err() error { return m.tree.Err() }
+
+// Tx is a read-write transaction: its reads see its own writes, then the
+// branch's latest committed state (read committed); its writes commit as
+// one atomic batch when the Update function returns nil.
+type Tx struct {
+	r       *refHandle
+	b       *batch
+	written map[string]int // key -> index of its last op in b.entries
+}
+
+// Get returns a copy of key's value as this transaction sees it.
+func (tx *Tx) Get(key []byte) ([]byte, error) {
+	if i, ok := tx.written[string(key)]; ok {
+		e := &tx.b.entries[i]
+		switch e.Kind {
+		case memtable.Delete:
+			return nil, fmt.Errorf("%w: key %q (deleted in this transaction)", ErrNotFound, key)
+		case memtable.Put:
+			return bytes.Clone(tx.b.enc.Value(int(e.Off), int(e.Len))), nil
+		default:
+			var out []byte
+			err := tx.r.db.guard(func() error {
+				val, err := tx.r.db.extValue(e.Off, e.Len, key)
+				out = bytes.Clone(val)
+				return err
+			})
+			return out, err
+		}
+	}
+	return tx.r.getLocked(key)
+}
+
+// Put stores value under key when the transaction commits.
+func (tx *Tx) Put(key, value []byte) error { return tx.add(key, value, false) }
+
+// Delete removes key when the transaction commits.
+func (tx *Tx) Delete(key []byte) error { return tx.add(key, nil, true) }
+
+func (tx *Tx) add(key, value []byte, del bool) error {
+	if err := tx.r.db.addOp(tx.b, key, value, del); err != nil {
+		return err
+	}
+	if tx.written == nil {
+		tx.written = make(map[string]int)
+	}
+	tx.written[string(key)] = len(tx.b.entries) - 1
+	return nil
+}
+
+// getLocked is get for callers already inside begin/end.
+func (r *refHandle) getLocked(key []byte) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	db := r.db
+	v := db.vers.acquire()
+	defer db.vers.unref(v)
+	var out []byte
+	err := db.guard(func() error {
+		val, err := db.lookupLive(v, r.id, key)
+		if err == nil {
+			out = bytes.Clone(val)
+			if out == nil {
+				out = []byte{}
+			}
+		}
+		return err
+	})
+	return out, err
+}

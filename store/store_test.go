@@ -1,0 +1,464 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// shmDir returns a fresh directory on tmpfs when the machine has one (the
+// emulated-pmem mode), else a temporary directory.
+func shmDir(t testing.TB) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "daxkv-test-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}
+
+func openTest(t testing.TB, size int64) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(shmDir(t), "r.region")
+	db, err := Open(path, &Options{Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db, path
+}
+
+func TestPutGetDeleteUpdate(t *testing.T) {
+	db, path := openTest(t, 8<<20)
+	if st := db.Stats(); st.Mode != "emulated" && st.Mode != "pagecache" {
+		t.Fatalf("mode %q", st.Mode)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("v"), 10000)
+	must(db.Put([]byte("a"), []byte("1")))
+	must(db.Put([]byte("big"), big))
+	must(db.Put([]byte("empty"), nil))
+	if v, err := db.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("get a: %q %v", v, err)
+	}
+	if v, err := db.Get([]byte("big")); err != nil || !bytes.Equal(v, big) {
+		t.Fatalf("get big: %d bytes %v", len(v), err)
+	}
+	if v, err := db.Get([]byte("empty")); err != nil || v == nil || len(v) != 0 {
+		t.Fatalf("get empty: %v %v", v, err)
+	}
+	must(db.Delete([]byte("a")))
+	must(db.Delete([]byte("never-there")))
+	if _, err := db.Get([]byte("a")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted key: %v", err)
+	}
+	must(db.Update(func(tx *Tx) error {
+		if err := tx.Put([]byte("x"), []byte("1")); err != nil {
+			return err
+		}
+		if v, err := tx.Get([]byte("x")); err != nil || string(v) != "1" {
+			t.Errorf("tx read-your-write: %q %v", v, err)
+		}
+		if err := tx.Delete([]byte("big")); err != nil {
+			return err
+		}
+		if _, err := tx.Get([]byte("big")); !errors.Is(err, ErrNotFound) {
+			t.Errorf("tx sees its delete: %v", err)
+		}
+		return tx.Put([]byte("y"), big)
+	}))
+	abort := errors.New("abort")
+	if err := db.Update(func(tx *Tx) error {
+		_ = tx.Put([]byte("z"), big)
+		return abort
+	}); !errors.Is(err, abort) {
+		t.Fatalf("aborted update: %v", err)
+	}
+	if _, err := db.Get([]byte("z")); !errors.Is(err, ErrNotFound) {
+		t.Fatal("aborted batch visible")
+	}
+	must(db.checkpoint())
+	must(db.Close())
+	db2, err := Open(path, nil)
+	must(err)
+	defer db2.Close()
+	if !db2.Stats().CleanOpen {
+		t.Error("reopen after Close did not use the allocator image")
+	}
+	want := map[string][]byte{"empty": {}, "x": []byte("1"), "y": big}
+	got, err := readAll(db2)
+	must(err)
+	if !maps.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("after reopen:\n%s", diffModels(got, want))
+	}
+}
+
+func TestScanRanges(t *testing.T) {
+	db, _ := openTest(t, 8<<20)
+	for i := 0; i < 1000; i++ {
+		if err := db.Put([]byte(fmt.Sprintf("k%04d", i)), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i == 500 {
+			if err := db.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_ = db.Delete([]byte("k0100"))
+	var keys []string
+	err := db.View(func(v *View) error {
+		return v.Scan([]byte("k0098"), []byte("k0103"), func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	if err != nil || !slices.Equal(keys, []string{"k0098", "k0099", "k0101", "k0102"}) {
+		t.Fatalf("scan: %v %v", keys, err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = db.View(func(v *View) error {
+		return v.Scan(nil, nil, func(k, _ []byte) error {
+			if n++; n == 10 {
+				return stop
+			}
+			return nil
+		})
+	})
+	if !errors.Is(err, stop) || n != 10 {
+		t.Fatalf("scan stop: %d %v", n, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := shmDir(t)
+	if _, err := Open(filepath.Join(dir, "tiny"), &Options{Size: 64 << 10}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("tiny region: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tiny")); !os.IsNotExist(err) {
+		t.Fatal("rejected create left a file behind")
+	}
+	if _, err := Open(filepath.Join(dir, "missing"), nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing region: %v", err)
+	}
+	// A file that is not a region stays byte-for-byte untouched.
+	junk := filepath.Join(dir, "junk")
+	content := bytes.Repeat([]byte("not a region "), 100000)
+	if err := os.WriteFile(junk, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(junk, &Options{Size: 8 << 20}); err == nil || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("junk file: %v", err)
+	}
+	if b, _ := os.ReadFile(junk); !bytes.Equal(b, content) {
+		t.Fatal("junk file modified")
+	}
+
+	db, path := openTest(t, 8<<20)
+	for _, k := range [][]byte{nil, {}, bytes.Repeat([]byte("k"), 1025)} {
+		if err := db.Put(k, nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Put key of %d bytes: %v", len(k), err)
+		}
+		if _, err := db.Get(k); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Get key of %d bytes: %v", len(k), err)
+		}
+	}
+	if err := db.Put(bytes.Repeat([]byte("k"), 1024), []byte("max key")); err != nil {
+		t.Errorf("1024-byte key: %v", err)
+	}
+	if _, err := Open(path, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second opener: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put([]byte("a"), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("put after close: %v", err)
+	}
+	if _, err := db.Get([]byte("a")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("get after close: %v", err)
+	}
+	if err := db.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second close: %v", err)
+	}
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Put([]byte("a"), nil); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("read-only put: %v", err)
+	}
+	if v, err := ro.Get(bytes.Repeat([]byte("k"), 1024)); err != nil || string(v) != "max key" {
+		t.Fatalf("read-only get: %q %v", v, err)
+	}
+	_ = ro.Close()
+}
+
+func TestFullRegion(t *testing.T) {
+	db, _ := openTest(t, 1<<20)
+	val := bytes.Repeat([]byte("x"), 4000)
+	var n int
+	var err error
+	for n = 0; n < 10000; n++ {
+		if err = db.Put([]byte(fmt.Sprintf("k%05d", n)), val); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("filling the region: after %d puts: %v", n, err)
+	}
+	// Still usable: reads work, deletes free room, puts succeed again.
+	if v, err := db.Get([]byte("k00000")); err != nil || !bytes.Equal(v, val) {
+		t.Fatalf("read when full: %v", err)
+	}
+	for i := 0; i < n; i++ {
+		if err := db.Delete([]byte(fmt.Sprintf("k%05d", i))); err != nil {
+			t.Fatalf("delete %d when full: %v", i, err)
+		}
+	}
+	if err := db.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n/2; i++ {
+		if err := db.Put([]byte(fmt.Sprintf("again%05d", i)), val); err != nil {
+			t.Fatalf("put after freeing: %d: %v", i, err)
+		}
+	}
+}
+
+// TestModel runs random operations, checkpoints and reopens against a map.
+func TestModel(t *testing.T) {
+	db, path := openTest(t, 32<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	model := kvModel{}
+	keys := 2000
+	if testing.Short() {
+		keys = 300
+	}
+	key := func() []byte { return []byte(fmt.Sprintf("user:%06d", rng.IntN(keys))) }
+	for step := 0; step < 20*keys; step++ {
+		switch r := rng.IntN(1000); {
+		case r < 600:
+			k := key()
+			v := make([]byte, rng.IntN(400))
+			for i := range v {
+				v[i] = byte(rng.Uint32())
+			}
+			if err := db.Put(k, v); err != nil {
+				t.Fatal(err)
+			}
+			model[string(k)] = v
+		case r < 800:
+			k := key()
+			if err := db.Delete(k); err != nil {
+				t.Fatal(err)
+			}
+			delete(model, string(k))
+		case r < 990:
+			k := key()
+			v, err := db.Get(k)
+			want, ok := model[string(k)]
+			if ok != (err == nil) || !bytes.Equal(v, want) {
+				t.Fatalf("step %d: get %s: %d bytes err %v, want %d bytes present %v", step, k, len(v), err, len(want), ok)
+			}
+		case r < 995:
+			if err := db.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if db, err = Open(path, nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			got, err := readAll(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.EqualFunc(got, model, bytes.Equal) {
+				t.Fatalf("after reopen at step %d:\n%s", step, diffModels(got, model))
+			}
+			if rep, err := db.Check(t.Context()); err != nil || len(rep.Problems) > 0 {
+				t.Fatalf("check after reopen at step %d: %v %q", step, err, rep.Problems)
+			}
+		}
+	}
+	got, err := readAll(db)
+	if err != nil || !maps.EqualFunc(got, model, bytes.Equal) {
+		t.Fatalf("final state: %v\n%s", err, diffModels(got, model))
+	}
+}
+
+// TestConcurrentStress runs writers, readers, scans and checkpoints at once
+// (meant for -race); every writer checks its own writes afterwards.
+func TestConcurrentStress(t *testing.T) {
+	db, _ := openTest(t, 64<<20)
+	const writers, perWriter = 4, 1500
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errc := make(chan error, 16)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				k := []byte(fmt.Sprintf("w%d-%05d", w, i))
+				v := bytes.Repeat([]byte{byte(i)}, 10+i%600)
+				if err := db.Put(k, v); err != nil {
+					errc <- err
+					return
+				}
+				if i%3 == 0 {
+					_ = db.Delete([]byte(fmt.Sprintf("w%d-%05d", w, i/2)))
+				}
+			}
+		}(w)
+	}
+	var readers sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := db.View(func(v *View) error {
+					var prev []byte
+					return v.Scan(nil, nil, func(k, _ []byte) error {
+						if prev != nil && bytes.Compare(prev, k) >= 0 {
+							return fmt.Errorf("scan out of order: %q then %q", prev, k)
+						}
+						prev = append(prev[:0], k...)
+						return nil
+					})
+				})
+				if err != nil {
+					errc <- err
+					return
+				}
+				_, _ = db.Get([]byte("w0-00001"))
+			}
+		}()
+	}
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := db.checkpoint(); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	if rep, err := db.Check(t.Context()); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check after stress: %v %q", err, rep.Problems)
+	}
+	// Step i (i%3 == 0) deletes key i/2, written earlier and never again.
+	deleted := map[int]bool{}
+	for i := 0; i < perWriter; i += 3 {
+		deleted[i/2] = true
+	}
+	for w := 0; w < writers; w++ {
+		for i := 0; i < perWriter; i++ {
+			v, err := db.Get([]byte(fmt.Sprintf("w%d-%05d", w, i)))
+			if deleted[i] {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("w%d-%05d: deleted key reads %d bytes, err %v", w, i, len(v), err)
+				}
+			} else if err != nil || !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 10+i%600)) {
+				t.Fatalf("w%d-%05d: %v", w, i, err)
+			}
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	db, _ := openTest(t, 16<<20)
+	for i := 0; i < 3000; i++ {
+		v := bytes.Repeat([]byte{byte(i)}, i%700)
+		if err := db.Put([]byte(fmt.Sprintf("k%05d", i)), v); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			if err := db.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%7 == 0 {
+			_ = db.Delete([]byte(fmt.Sprintf("k%05d", i/2)))
+		}
+	}
+	rep, err := db.Check(t.Context())
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("healthy store: %v %v", err, rep.Problems)
+	}
+	if rep.Nodes == 0 || rep.Values == 0 || rep.Extents < rep.Nodes+rep.Values {
+		t.Fatalf("implausible counts %+v", rep)
+	}
+	// A refcount the tree does not account for is reported.
+	var leaf int64
+	db.alloc.Extents(func(off, length int64, refs uint32) bool {
+		if length == 4096 {
+			leaf = off
+			return false
+		}
+		return true
+	})
+	if err := db.alloc.Incref(leaf); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ = db.Check(t.Context())
+	if len(rep.Problems) == 0 {
+		t.Fatal("extra reference not detected")
+	}
+	_, _ = db.alloc.Decref(leaf)
+	// A flipped byte in a value extent is reported.
+	var val int64
+	db.alloc.Extents(func(off, length int64, refs uint32) bool {
+		if length != 4096 && off != db.slot.Catalog[0] && off != db.slot.Catalog[1] {
+			val = off
+			return false
+		}
+		return true
+	})
+	db.mem[val+100] ^= 0xff
+	rep, _ = db.Check(t.Context())
+	if len(rep.Problems) == 0 {
+		t.Fatal("corrupt value not detected")
+	}
+	db.mem[val+100] ^= 0xff
+}
