@@ -179,6 +179,9 @@ func (s *crashSim) value() []byte {
 		n = 256 + s.rng.IntN(1500) // own extent
 	default:
 		n = 1 + s.rng.IntN(255)
+		if s.rng.IntN(2) == 0 {
+			n = 150 + s.rng.IntN(106) // near the inline limit: fills the WAL faster
+		}
 	}
 	v := make([]byte, n)
 	for i := range v {
@@ -258,7 +261,7 @@ func crashSteps(t *testing.T) int {
 	if testing.Short() {
 		return 150
 	}
-	return 700
+	return 1200
 }
 
 func TestCrashSimulation(t *testing.T) {
@@ -272,10 +275,15 @@ func TestCrashSimulation(t *testing.T) {
 			if _, err := readAll(s.db); err != nil {
 				t.Fatal(err)
 			}
+			// The workload must have wrapped the WAL ring several times,
+			// or wraparound went untested.
+			if laps := s.db.wal.End().Off / uint64(s.db.sb.WALSize); laps < 2 && !testing.Short() {
+				t.Fatalf("WAL wrapped only %d times", laps)
+			}
 			if err := s.db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("checked %d crash images over %d drains", s.images, s.tr.Drains())
+			t.Logf("checked %d crash images over %d drains; %d checkpoints", s.images, s.tr.Drains(), s.db.stats.checkpoints.Load())
 		})
 	}
 }

@@ -73,6 +73,11 @@ type DB struct {
 	stop     chan struct{}
 	bg       sync.WaitGroup
 
+	// admitBudget is how many more bytes writers may add before admit
+	// looks at free space again.
+	admitBudget atomic.Int64
+	admitMu     sync.Mutex
+
 	slot    format.Slot // committed state (under ckptMu)
 	slotIdx int
 	ckptAt  int64 // WAL bytes that trigger a checkpoint

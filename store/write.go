@@ -129,12 +129,14 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 	if len(b.entries) == 0 {
 		return nil
 	}
-	// Keep a reserve for the checkpoint that will apply this batch.
-	if err := db.admit(0); err != nil && !b.onlyDeletes() {
-		db.abort(b)
-		return err
-	}
 	b.payload = b.enc.AppendTo(b.payload[:0])
+	// Keep a reserve for the checkpoint that will apply this batch.
+	if !b.onlyDeletes() {
+		if err := db.admit(int64(len(b.payload))); err != nil {
+			db.abort(b)
+			return err
+		}
+	}
 	for {
 		db.gate.RLock()
 		pos, rec, err := db.wal.Commit(b.payload)
@@ -223,23 +225,37 @@ func (db *DB) wakeAppliers() {
 
 // admit refuses new data when the region cannot hold it plus a reserve
 // for the checkpoints that still have to run; deletes are always let in,
-// so a full store can be emptied.
+// so a full store can be emptied. Most calls only take from a budget:
+// the allocator and memtables are consulted when it runs out.
 func (db *DB) admit(n int64) error {
+	if db.admitBudget.Add(-n) >= 0 {
+		return nil
+	}
+	db.admitMu.Lock()
+	defer db.admitMu.Unlock()
+	if db.admitBudget.Load() >= 0 {
+		return nil // another writer refilled it
+	}
 	st := db.alloc.Stats()
-	v := db.vers.cur.Load()
+	v := db.vers.acquire()
 	pending := int64(0)
-	for _, t := range v.active {
-		pending += t.Bytes()
+	for _, m := range []map[uint32]*memtable.Table{v.active, v.frozen} {
+		for _, t := range m {
+			pending += t.Bytes()
+		}
 	}
-	for _, t := range v.frozen {
-		pending += t.Bytes()
-	}
+	db.vers.unref(v)
 	// A checkpoint rewrites the path to every changed leaf: budget twice the
 	// buffered bytes plus a fixed reserve for tree and catalog copies.
-	reserve := db.reserve() + 2*pending
-	if st.Free-reserve < n {
-		return fmt.Errorf("%w: %d bytes free, %d reserved for checkpoints, %d needed", ErrNoSpace, st.Free, reserve, n)
+	avail := st.Free - db.reserve() - 2*pending
+	if avail < n {
+		db.admitBudget.Store(0)
+		return fmt.Errorf("%w: %d bytes free, %d reserved for checkpoints, %d needed", ErrNoSpace, st.Free, st.Free-avail, n)
 	}
+	// Hand out a slice of what is left, so the next refill sees fresh
+	// figures well before space could run out. Buffered bytes count
+	// twice, so the budget is a third of the room.
+	db.admitBudget.Store(min((avail-n)/3, 4<<20))
 	return nil
 }
 
