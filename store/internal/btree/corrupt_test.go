@@ -303,3 +303,53 @@ func TestVerifiedOnce(t *testing.T) {
 		t.Fatalf("a fresh Tree did not verify: %v", err)
 	}
 }
+
+// TestWalkOnCorrupt: with OnCorrupt set, a walk reports the damaged node
+// (and its key range) and goes on past it; everything else is reported.
+func TestWalkOnCorrupt(t *testing.T) {
+	e, root, _, nodes := corruptEnv(t)
+	all := map[int64]bool{}
+	if err := e.tr.Walk(root, func(x Extent, _ bool) error { all[x.Off] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	leaf := nodes[len(nodes)/2]
+	if leaf.Level != 0 {
+		for _, x := range nodes {
+			if x.Level == 0 {
+				leaf = x
+				break
+			}
+		}
+	}
+	var under []int64 // value extents of the leaf, which the walk cannot see
+	n, err := e.tr.readNode(leaf.Off, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.refs(func(off int64) error { under = append(under, off); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.mem[leaf.Off+100] ^= 1
+	w := e.fresh().NewWalker()
+	var bad []Extent
+	w.OnCorrupt = func(x Extent, err error) error {
+		if !isCorrupt(err) {
+			return err
+		}
+		bad = append(bad, x)
+		return nil
+	}
+	seen := map[int64]bool{}
+	if err := w.Walk(root, func(x Extent, _ bool) error { seen[x.Off] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 1 || bad[0].Off != leaf.Off || !bytes.Equal(bad[0].Lo, leaf.Lo) || !bytes.Equal(bad[0].Hi, leaf.Hi) {
+		t.Fatalf("OnCorrupt saw %+v, want the leaf %#x", bad, leaf.Off)
+	}
+	for _, off := range under {
+		delete(all, off)
+	}
+	if len(seen) != len(all) {
+		t.Fatalf("walk past the damage saw %d extents, want %d", len(seen), len(all))
+	}
+}

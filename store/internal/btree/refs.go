@@ -204,7 +204,7 @@ type Extent struct {
 
 // Walker walks trees and remembers what it has seen, so that walking many
 // roots (every branch and snapshot) reports each reference once and reads
-// each shared subtree once.
+// each shared subtree once. It is not safe for concurrent use.
 type Walker struct {
 	t    *Tree
 	seen sparseSet
