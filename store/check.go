@@ -67,6 +67,13 @@ func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 	for _, off := range db.slot.Catalog {
 		ref(off, unitsOf(db.slot.CatalogLen), "catalog")
 	}
+	// A read-only open does not consume the allocator image, so its
+	// extent is still live.
+	if db.slot.AllocOff != 0 {
+		if n, ok := db.alloc.Len(db.slot.AllocOff); ok {
+			ref(db.slot.AllocOff, n, "allocator image")
+		}
+	}
 	w := db.tree.NewWalker()
 	for _, r := range v.cat.Refs {
 		if err := ctx.Err(); err != nil {

@@ -146,9 +146,10 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	if created {
 		if err := db.format(int64(len(db.mem))); err != nil {
+			fromFile := db.reg != nil
 			db.unmap()
-			if db.reg != nil {
-				_ = removeFile(path)
+			if fromFile {
+				_ = removeFile(path) // a region this call created, never formatted
 			}
 			return nil, err
 		}

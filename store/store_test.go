@@ -462,3 +462,31 @@ func TestCheck(t *testing.T) {
 	}
 	db.mem[val+100] ^= 0xff
 }
+
+// TestReusedKeyBuffer: callers may reuse their key and value buffers
+// between the calls of one Update.
+func TestReusedKeyBuffer(t *testing.T) {
+	db, _ := openTest(t, 8<<20)
+	buf := make([]byte, 4)
+	val := make([]byte, 400) // the last put needs a value extent
+	err := db.Update(func(tx *Tx) error {
+		for i := 0; i < 3; i++ {
+			copy(buf, fmt.Sprintf("k%03d", i))
+			val[0] = byte(i)
+			if err := tx.Put(buf, val[:1+i*150]); err != nil {
+				return err
+			}
+		}
+		copy(buf, "gone")
+		return tx.Delete(buf)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		v, err := db.Get([]byte(fmt.Sprintf("k%03d", i)))
+		if err != nil || len(v) != 1+i*150 || v[0] != byte(i) {
+			t.Fatalf("k%03d: %d bytes, %v", i, len(v), err)
+		}
+	}
+}

@@ -70,12 +70,13 @@ func (db *DB) addOp(b *batch, key, value []byte, del bool) error {
 	switch {
 	case del:
 		b.enc.Delete(key)
-		b.entries = append(b.entries, memtable.Entry{Key: key, Kind: memtable.Delete})
+		b.entries = append(b.entries, memtable.Entry{Key: b.enc.LastKey(), Kind: memtable.Delete})
 	case len(value) < inlineMax:
 		at := b.enc.Put(key, value)
 		// Off holds the value's offset in the encoder's buffer until the
 		// record exists; then it becomes the region offset in the WAL.
-		b.entries = append(b.entries, memtable.Entry{Key: key, Off: int64(at), Len: int64(len(value)), Kind: memtable.Put})
+		// Keys are the encoder's copies: the caller may reuse its buffer.
+		b.entries = append(b.entries, memtable.Entry{Key: b.enc.LastKey(), Off: int64(at), Len: int64(len(value)), Kind: memtable.Put})
 	default:
 		off, err := db.writeValueExtent(key, value)
 		if err != nil {
@@ -83,7 +84,7 @@ func (db *DB) addOp(b *batch, key, value []byte, del bool) error {
 		}
 		b.exts = append(b.exts, off)
 		b.enc.PutExt(key, off, int64(len(value)))
-		b.entries = append(b.entries, memtable.Entry{Key: key, Off: off, Len: int64(len(value)), Kind: memtable.PutExt})
+		b.entries = append(b.entries, memtable.Entry{Key: b.enc.LastKey(), Off: off, Len: int64(len(value)), Kind: memtable.PutExt})
 	}
 	return nil
 }
@@ -139,7 +140,13 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 	}
 	for {
 		db.gate.RLock()
-		pos, rec, err := db.wal.Commit(b.payload)
+		var pos wal.Position
+		var rec []byte
+		err := db.guard(func() error {
+			var err error
+			pos, rec, err = db.wal.Commit(b.payload)
+			return err
+		})
 		if errors.Is(err, wal.ErrFull) {
 			db.gate.RUnlock()
 			if err := db.waitCheckpoint(); err != nil {

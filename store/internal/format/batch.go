@@ -42,6 +42,8 @@ type Op struct {
 type BatchEncoder struct {
 	buf   []byte
 	count int
+	// the last op's key: buf[lastKey:lastKeyEnd]
+	lastKey, lastKeyEnd int
 }
 
 // Reset starts a new batch for branch id, keeping the buffer.
@@ -80,9 +82,16 @@ func (e *BatchEncoder) Delete(key []byte) { e.op(OpDelete, key) }
 func (e *BatchEncoder) op(k OpKind, key []byte) {
 	e.buf = append(e.buf, byte(k))
 	e.buf = binary.AppendUvarint(e.buf, uint64(len(key)))
+	e.lastKey = len(e.buf)
 	e.buf = append(e.buf, key...)
+	e.lastKeyEnd = len(e.buf)
 	e.count++
 }
+
+// LastKey returns the encoder's copy of the last op's key. It stays valid
+// and unchanged while the batch grows (a reallocation leaves the old bytes
+// in place), so callers can keep it instead of the caller's buffer.
+func (e *BatchEncoder) LastKey() []byte { return e.buf[e.lastKey:e.lastKeyEnd:e.lastKeyEnd] }
 
 // Count is the number of ops so far.
 func (e *BatchEncoder) Count() int { return e.count }

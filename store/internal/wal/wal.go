@@ -87,6 +87,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/daxkv/daxkv/flush"
@@ -156,6 +157,9 @@ type Log struct {
 	readOnly   bool
 	epoch      uint32
 	start      Position
+
+	// used mirrors end-head (written under mu) for lock-free Used.
+	used atomic.Int64
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -231,11 +235,9 @@ func (l *Log) MaxPayload() int { return int(l.maxPayload) }
 
 // Used is the number of bytes between the last Truncate and the end,
 // including padding at the end of laps.
-func (l *Log) Used() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return int64(l.end - l.head)
-}
+// It reads a copy kept beside the lock, so writers can poll it on every
+// commit without contending with the leader.
+func (l *Log) Used() int64 { return l.used.Load() }
 
 // End is the position the next record will take (or, when it wraps, the
 // position replay will skip from). With no Commit in flight it is the end of
@@ -253,6 +255,7 @@ func (l *Log) Truncate(upTo Position) {
 	defer l.mu.Unlock()
 	if upTo.Off > l.head {
 		l.head = min(upTo.Off, l.end)
+		l.used.Store(int64(l.end - l.head))
 	}
 }
 
@@ -297,6 +300,7 @@ func (l *Log) Replay(fn func(pos Position, payload []byte) error) (end Position,
 	defer l.mu.Unlock()
 	l.prev = s.prev
 	l.end = s.pos
+	l.used.Store(int64(l.end - l.head))
 	l.nextSeq = s.seq
 	l.durable = s.seq
 	l.state = stateReady
@@ -424,6 +428,7 @@ func (l *Log) reserve(payload []byte, pcrc uint32) (pending, error) {
 		return pending{}, ErrFull
 	}
 	l.end = newEnd
+	l.used.Store(int64(l.end - l.head))
 	l.nextSeq++
 	l.queue = append(l.queue, r)
 	return r, nil
