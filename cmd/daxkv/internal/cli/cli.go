@@ -37,6 +37,15 @@ const (
 var commands = []func(*app) *cobra.Command{
 	newVersionCommand,
 	newDoctorCommand,
+	newInitCommand,
+	newPutCommand,
+	newGetCommand,
+	newDelCommand,
+	newScanCommand,
+	newLoadCommand,
+	newVerifyCommand,
+	newStatsCommand,
+	newCheckCommand,
 }
 
 // app is the state one command line runs with.
@@ -74,7 +83,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	if !a.started {
+	var ue *usageError
+	if !a.started || errors.As(err, &ue) {
 		fmt.Fprintf(a.stderr, "daxkv: %v\n\n", err)
 		if cmd == nil {
 			cmd = a.root
@@ -82,8 +92,27 @@ func (a *app) run(ctx context.Context, args []string) int {
 		fmt.Fprint(a.stderr, cmd.UsageString())
 		return ExitUsage
 	}
-	fmt.Fprintf(a.stderr, "daxkv: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(a.stderr, "daxkv: %s\n", message(err))
 	return ExitError
+}
+
+// usageError is a wrong combination of flags or arguments found by a
+// command's RunE (cobra checks only one flag at a time): it prints the
+// usage and exits with ExitUsage, like the errors cobra finds itself.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// message renders a runtime error as one line. Store errors carry their
+// sentinel's "daxkv: " prefix, which the line already starts with.
+func message(err error) string {
+	s := oneLine(err.Error())
+	s = strings.TrimPrefix(s, "daxkv: ")
+	return strings.ReplaceAll(s, ": daxkv: ", ": ")
 }
 
 // NewRootCommand returns the daxkv command tree writing to stdout and

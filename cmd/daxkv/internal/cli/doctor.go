@@ -256,6 +256,9 @@ func fmtNs(ns float64) string {
 }
 
 func fmtRate(gbps float64) string {
+	if gbps < 0.001 {
+		return fmt.Sprintf("%.0f KB/s", gbps*1e6)
+	}
 	if gbps < 1 {
 		return fmt.Sprintf("%.0f MB/s", gbps*1000)
 	}

@@ -98,7 +98,10 @@ func measure(ctx context.Context, path string, mode flush.Mode) (measureReport, 
 		if err != nil {
 			return rep, fmt.Errorf("measure copy: %w", err)
 		}
-		gbps := round(float64(c.size)/ns, 3) // bytes per ns is GB/s
+		// Bytes per ns is GB/s. Significant digits, not decimals: an
+		// msync'd copy on a busy disk can be slower than 1 MB/s, which
+		// three decimals would round to 0.
+		gbps := roundSig(float64(c.size)/ns, 4)
 		*c.out = &gbps
 	}
 	return rep, nil
@@ -145,6 +148,14 @@ func scratchMemory(path string, rep *measureReport) (mem []byte, sync func([]byt
 func round(x float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(x*p) / p
+}
+
+// roundSig keeps sig significant digits.
+func roundSig(x float64, sig int) float64 {
+	if x == 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+		return x
+	}
+	return round(x, sig-int(math.Ceil(math.Log10(math.Abs(x)))))
 }
 
 // errText is the cause of a file error without the path, which the caller
