@@ -31,7 +31,7 @@ all: build
 help:
 	@echo "make build     CGO_ENABLED=0 build of bin/daxkv"
 	@echo "make test      gofmt check, go vet, staticcheck $(STATICCHECK_VERSION), cgo-free and cross builds, go test -race"
-	@echo "make demo      build, then run daxkv doctor on an emulated-pmem scratch file (scripts/demo.sh)"
+	@echo "make demo      build, load 1M keys into an emulated-pmem region, kill -9 a loader, verify (scripts/demo.sh)"
 	@echo "make bench     go test benchmarks of the flush primitives (BENCHTIME=$(BENCHTIME))"
 	@echo "make torture   long randomized and crash tests: -race -tags torture, timeout $(TORTURE_TIMEOUT)"
 	@echo "make fmt       gofmt -w every Go file"
