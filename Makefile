@@ -86,7 +86,7 @@ bench:
 # Tests behind the torture build tag run for minutes (crash-image
 # enumeration, long randomized workloads); they are not part of `make test`.
 torture:
-	CGO_ENABLED=1 $(GO) test -race -tags torture -timeout $(TORTURE_TIMEOUT) $(PKGS)
+	DAXKV_KILL_ROUNDS=200 DAXKV_CRASH_STEPS=5000 CGO_ENABLED=1 $(GO) test -race -tags torture -timeout $(TORTURE_TIMEOUT) $(PKGS)
 
 fmt:
 	gofmt -w $$(find . -name '*.go' -not -path './.cache/*' -not -path './.git/*')

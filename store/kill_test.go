@@ -75,6 +75,9 @@ func TestKill9(t *testing.T) {
 	if testing.Short() {
 		rounds = 5
 	}
+	if n, err := strconv.Atoi(os.Getenv("DAXKV_KILL_ROUNDS")); err == nil && n > 0 {
+		rounds = n // make torture runs more
+	}
 	path := filepath.Join(shmDir(t), "kill.region")
 	rng := rand.New(rand.NewPCG(9, 9))
 	// Create the region up front: a kill during the child's open then
