@@ -109,17 +109,10 @@ func (r *refHandle) view(fn func(v *View) error) error {
 	defer db.end()
 	v := db.vers.acquire()
 	defer db.vers.unref(v)
-	vw := &View{db: db, v: v}
-	var ok bool
-	if vw.root, ok = v.root(r.id); !ok {
-		return fmt.Errorf("%w: %s %q was deleted", ErrNotFound, r.kind, r.name)
+	if _, ok := v.root(r.id); !ok {
+		return r.deleted()
 	}
-	if t := v.active[r.id]; t != nil {
-		vw.active = t.Clone()
-	}
-	if t := v.frozen[r.id]; t != nil {
-		vw.frozen = t.Clone()
-	}
+	vw := db.viewOf(v, r.id)
 	// fn runs under the guard too: it reads zero-copy slices of the mapping.
 	return db.guard(func() error { return fn(vw) })
 }
@@ -225,8 +218,22 @@ func (m *mergeIter) next() bool {
 	if !m.valid {
 		return false
 	}
+	if len(m.mems) == 0 {
+		// Only the tree: no merging, no tombstones (the common case right
+		// after a checkpoint).
+		m.tree.Next()
+		return m.fromTree()
+	}
 	m.skip(m.curKey)
 	return m.settle()
+}
+
+func (m *mergeIter) fromTree() bool {
+	m.valid = m.tree.Valid()
+	if m.valid {
+		m.curKey, m.src, m.tv = m.tree.Key(), 0, m.tree.Value()
+	}
+	return m.valid
 }
 
 // skip advances every source positioned at key k.
@@ -344,6 +351,9 @@ func (r *refHandle) getLocked(key []byte) ([]byte, error) {
 	db := r.db
 	v := db.vers.acquire()
 	defer db.vers.unref(v)
+	if _, ok := v.root(r.id); !ok {
+		return nil, r.deleted()
+	}
 	var out []byte
 	err := db.guard(func() error {
 		val, err := db.lookupLive(v, r.id, key)
