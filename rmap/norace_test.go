@@ -1,0 +1,5 @@
+//go:build !race
+
+package rmap
+
+const raceEnabled = false
