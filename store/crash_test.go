@@ -8,7 +8,9 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/daxkv/daxkv/flush"
@@ -19,13 +21,61 @@ import (
 // takes crash images — the persisted image plus a random subset of the
 // 8-byte words not yet durable, which is what power loss may leave — and
 // opens each one. Every image must open, hold every acknowledged write,
-// and show the in-flight batch either whole or not at all.
+// and show the in-flight batch either whole or not at all. The workload
+// also writes to branches and makes, deletes and restores refs: every ref
+// of a recovered image must equal its model, all from before the op in
+// flight or all from after it.
 
 const crashKeys = 40
 
 func crashKey(i int) []byte { return []byte(fmt.Sprintf("key-%02d", i)) }
 
 type kvModel map[string][]byte
+
+// refModels is a model per ref, by name: "main", "b<n>" for branches and
+// "s<n>" for snapshots.
+type refModels map[string]kvModel
+
+func (m refModels) clone() refModels {
+	c := make(refModels, len(m))
+	for name, kv := range m {
+		c[name] = maps.Clone(kv)
+	}
+	return c
+}
+
+func (m refModels) equal(o refModels) bool {
+	return maps.EqualFunc(m, o, func(a, b kvModel) bool { return maps.EqualFunc(a, b, bytes.Equal) })
+}
+
+// names returns the refs whose name starts with prefix ("" for all), sorted.
+func (m refModels) names(prefix string) []string {
+	var out []string
+	for name := range m {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func diffRefModels(got, want refModels) string {
+	var b strings.Builder
+	for _, name := range want.names("") {
+		if g, ok := got[name]; !ok {
+			fmt.Fprintf(&b, " ref %s missing\n", name)
+		} else if d := diffModels(g, want[name]); d != "" {
+			fmt.Fprintf(&b, " ref %s:\n%s", name, d)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			fmt.Fprintf(&b, " extra ref %s\n", name)
+		}
+	}
+	return b.String()
+}
 
 // crashSim drives one workload and checks images as it goes.
 type crashSim struct {
@@ -34,8 +84,11 @@ type crashSim struct {
 	work   []byte
 	tr     *flush.Tracker
 	db     *DB
-	acked  kvModel // state after every acknowledged op
-	after  kvModel // state if the in-flight op lands; nil when the op changes no data
+	acked  refModels // state after every acknowledged op
+	after  refModels // state if the in-flight op lands; nil when the op changes no data
+	refSeq int       // names new refs
+	ops    map[string]int
+	landed int // images that showed the op in flight done
 	images int
 	every  int // check an image at every n-th drain (1 = all)
 	// nested: also crash the recovery's own writes (its first checkpoint
@@ -52,7 +105,7 @@ func crashOptions(work []byte, p flush.Persister, create bool) *Options {
 }
 
 func newCrashSim(t *testing.T, seed uint64, size int) *crashSim {
-	s := &crashSim{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b9)), work: make([]byte, size), acked: kvModel{}, every: 1}
+	s := &crashSim{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b9)), work: make([]byte, size), acked: refModels{MainBranch: {}}, every: 1, ops: map[string]int{}}
 	s.tr = flush.NewTracker(s.work)
 	db, err := Open("", crashOptions(s.work, s.tr, true))
 	if err != nil {
@@ -78,40 +131,45 @@ func (s *crashSim) onDrain() {
 	}
 	s.images++
 	nested := s.nested > 0 && s.rng.IntN(s.nested) == 0
-	if err := checkCrashImage(img, s.acked, s.after, nested, s.rng); err != nil {
+	landed, err := checkCrashImage(img, s.acked, s.after, nested, s.rng)
+	if err != nil {
 		s.t.Fatalf("crash image at drain %d (image %d): %v", s.tr.Drains(), s.images, err)
+	}
+	if landed {
+		s.landed++
 	}
 }
 
 // checkCrashImage opens img and compares it with the two allowed states.
 // With nested set it also crashes the recovered store's next checkpoint
 // and close at every fence and checks those images in turn.
-func checkCrashImage(img []byte, before, after kvModel, nested bool, rng *rand.Rand) error {
+// landed reports that the image showed the op in flight done.
+func checkCrashImage(img []byte, before, after refModels, nested bool, rng *rand.Rand) (landed bool, err error) {
 	tr := flush.NewTracker(img)
 	db, err := Open("", crashOptions(img, tr, false))
 	if err != nil {
-		return fmt.Errorf("open: %w", err)
+		return false, fmt.Errorf("open: %w", err)
 	}
-	got, err := readAll(db)
+	got, err := readRefs(db)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if rep, err := db.Check(context.Background()); err != nil || len(rep.Problems) > 0 {
-		return fmt.Errorf("check after recovery: %v %q", err, rep.Problems)
+		return false, fmt.Errorf("check after recovery: %v %q", err, rep.Problems)
 	}
 	state := before
-	if !maps.EqualFunc(got, before, bytes.Equal) {
-		if after == nil || !maps.EqualFunc(got, after, bytes.Equal) {
-			return fmt.Errorf("recovered state matches neither the acknowledged state nor it plus the in-flight batch:\n%s", diffModels(got, before))
+	if !got.equal(before) {
+		if after == nil || !got.equal(after) {
+			return false, fmt.Errorf("recovered state matches neither the acknowledged state nor it plus the op in flight:\n%s", diffRefModels(got, before))
 		}
-		state = after
+		state, landed = after, true
 	}
 	if nested {
 		tr.OnDrain = func() {
 			if err != nil {
 				return
 			}
-			if e := checkCrashImage(tr.CrashImage(rng), state, nil, false, rng); e != nil {
+			if _, e := checkCrashImage(tr.CrashImage(rng), state, nil, false, rng); e != nil {
 				err = fmt.Errorf("crash during recovery's checkpoint/close: %w", e)
 			}
 		}
@@ -121,12 +179,42 @@ func checkCrashImage(img []byte, before, after kvModel, nested bool, rng *rand.R
 		if e := db.Close(); e != nil && err == nil {
 			err = e
 		}
-		return err
+		return landed, err
 	}
-	return db.Close()
+	return landed, db.Close()
 }
 
-func readAll(db *DB) (kvModel, error) {
+// readRefs reads every branch and snapshot of db.
+func readRefs(db *DB) (refModels, error) {
+	out := refModels{}
+	for _, list := range []func() ([]RefInfo, error){db.Branches, db.Snapshots} {
+		infos, err := list()
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range infos {
+			r, err := openRef(db, info.Name)
+			if err != nil {
+				return nil, err
+			}
+			// Main gets every point read, other refs a sample.
+			step := 1
+			if info.Name != MainBranch {
+				step = 5
+			}
+			if out[info.Name], err = readRef(r, step); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", info.Kind, info.Name, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+func readAll(db *DB) (kvModel, error) { return readRef(db, 1) }
+
+// readRef scans one ref and checks that point reads of every step-th key
+// agree.
+func readRef(db reader, step int) (kvModel, error) {
 	got := kvModel{}
 	err := db.View(func(v *View) error {
 		return v.Scan(nil, nil, func(k, val []byte) error {
@@ -138,7 +226,7 @@ func readAll(db *DB) (kvModel, error) {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	// Point reads must agree with the scan.
-	for i := 0; i < crashKeys; i++ {
+	for i := 0; i < crashKeys; i += step {
 		k := crashKey(i)
 		val, err := db.Get(k)
 		want, ok := got[string(k)]
@@ -190,21 +278,36 @@ func (s *crashSim) value() []byte {
 	return v
 }
 
+// maxCrashRefs bounds the refs alive at once: each may hold a whole
+// version of the data in the small region.
+const maxCrashRefs = 5
+
 // step runs one random operation with the model around it.
 func (s *crashSim) step() {
 	db := s.db
-	s.after = maps.Clone(s.acked)
+	s.after = s.acked.clone()
+	// Writes go to main mostly, else to another branch.
+	target, w := MainBranch, writer(db)
+	if branches := s.acked.names("b"); len(branches) > 0 && s.rng.IntN(3) == 0 {
+		target = branches[s.rng.IntN(len(branches))]
+		b, err := db.Branch(target)
+		if err != nil {
+			s.t.Fatalf("branch %s: %v", target, err)
+		}
+		w = b
+	}
+	m := s.after[target]
 	var err error
 	switch r := s.rng.IntN(100); {
-	case r < 45:
+	case r < 42:
 		k, v := crashKey(s.rng.IntN(crashKeys)), s.value()
-		s.after[string(k)] = v
-		err = db.Put(k, v)
-	case r < 60:
+		m[string(k)] = v
+		err = w.Put(k, v)
+	case r < 56:
 		k := crashKey(s.rng.IntN(crashKeys))
-		delete(s.after, string(k))
-		err = db.Delete(k)
-	case r < 85:
+		delete(m, string(k))
+		err = w.Delete(k)
+	case r < 79:
 		// Decide the whole batch first, so the model is complete before
 		// the first fence inside Update.
 		type op struct {
@@ -215,14 +318,14 @@ func (s *crashSim) step() {
 		for n := 2 + s.rng.IntN(5); n > 0; n-- {
 			o := op{k: crashKey(s.rng.IntN(crashKeys)), del: s.rng.IntN(4) == 0}
 			if o.del {
-				delete(s.after, string(o.k))
+				delete(m, string(o.k))
 			} else {
 				o.v = s.value()
-				s.after[string(o.k)] = o.v
+				m[string(o.k)] = o.v
 			}
 			ops = append(ops, o)
 		}
-		err = db.Update(func(tx *Tx) error {
+		err = w.Update(func(tx *Tx) error {
 			for _, o := range ops {
 				var err error
 				if o.del {
@@ -236,7 +339,9 @@ func (s *crashSim) step() {
 			}
 			return nil
 		})
-	case r < 95:
+	case r < 88:
+		err = s.refStep()
+	case r < 96:
 		s.after = nil // no data change in flight
 		err = db.checkpoint()
 	default:
@@ -252,6 +357,54 @@ func (s *crashSim) step() {
 		s.acked = s.after
 	}
 	s.after = nil
+}
+
+// writer is what DB and *Branch have for writing.
+type writer interface {
+	Put(key, value []byte) error
+	Delete(key []byte) error
+	Update(fn func(tx *Tx) error) error
+}
+
+// refStep makes, deletes or restores a ref, with s.after set to the
+// state it leads to.
+func (s *crashSim) refStep() error {
+	db := s.db
+	pick := func(names []string) string { return names[s.rng.IntN(len(names))] }
+	branches, snaps := s.acked.names("b"), s.acked.names("s")
+	full := len(s.acked) >= maxCrashRefs
+	switch r := s.rng.IntN(5); {
+	case r == 0 && !full:
+		s.refSeq++
+		name, from := fmt.Sprint("s", s.refSeq), pick(append(branches, MainBranch))
+		s.after[name] = maps.Clone(s.acked[from])
+		s.ops["snapshot"]++
+		_, err := db.CreateSnapshot(name, from)
+		return err
+	case r == 1 && !full:
+		s.refSeq++
+		name, from := fmt.Sprint("b", s.refSeq), pick(s.acked.names(""))
+		s.after[name] = maps.Clone(s.acked[from])
+		s.ops["branch"]++
+		return db.CreateBranch(name, from)
+	case r == 2 && len(snaps) > 0:
+		name := pick(snaps)
+		delete(s.after, name)
+		s.ops["delete-snapshot"]++
+		return db.DeleteSnapshot(name)
+	case r == 3 && len(branches) > 0:
+		name := pick(branches)
+		delete(s.after, name)
+		s.ops["delete-branch"]++
+		return db.DeleteBranch(name)
+	case r == 4 && len(snaps) > 0:
+		dst, src := pick(append(branches, MainBranch)), pick(snaps)
+		s.after[dst] = maps.Clone(s.acked[src])
+		s.ops["restore"]++
+		return db.Restore(dst, src)
+	}
+	s.after = nil
+	return db.checkpoint()
 }
 
 func crashSteps(t *testing.T) int {
@@ -272,8 +425,8 @@ func TestCrashSimulation(t *testing.T) {
 			for i := crashSteps(t); i > 0; i-- {
 				s.step()
 			}
-			if _, err := readAll(s.db); err != nil {
-				t.Fatal(err)
+			if got, err := readRefs(s.db); err != nil || !got.equal(s.acked) {
+				t.Fatalf("final state: %v\n%s", err, diffRefModels(got, s.acked))
 			}
 			// The workload must have wrapped the WAL ring several times,
 			// or wraparound went untested.
@@ -283,7 +436,7 @@ func TestCrashSimulation(t *testing.T) {
 			if err := s.db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("checked %d crash images over %d drains; %d checkpoints", s.images, s.tr.Drains(), s.db.stats.checkpoints.Load())
+			t.Logf("checked %d crash images over %d drains (%d showed the op in flight done); ref ops %v", s.images, s.tr.Drains(), s.landed, s.ops)
 		})
 	}
 }

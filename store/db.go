@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/region"
 	"github.com/daxkv/daxkv/poison"
+	"github.com/daxkv/daxkv/rmap"
 	"github.com/daxkv/daxkv/store/internal/btree"
 	"github.com/daxkv/daxkv/store/internal/format"
 	"github.com/daxkv/daxkv/store/internal/memtable"
@@ -77,6 +79,8 @@ type DB struct {
 	// looks at free space again.
 	admitBudget atomic.Int64
 	admitMu     sync.Mutex
+
+	rmap rmapCache // reverse map, see rmap.go
 
 	slot    format.Slot // committed state (under ckptMu)
 	slotIdx int
@@ -261,22 +265,38 @@ func (db *DB) format(size int64) error {
 
 // writeCatalog writes two copies of cat into new extents.
 func writeCatalog(mem []byte, a *alloc.Allocator, p flush.Persister, cat *format.Catalog) ([2]int64, int64, error) {
-	var offs [2]int64
 	n := int64(cat.EncodedLen())
-	buf := make([]byte, n)
-	cat.Encode(buf)
+	offs, err := allocCatalog(a, n)
+	if err != nil {
+		return offs, 0, err
+	}
+	fillCatalog(mem, p, cat, offs, n)
+	return offs, n, nil
+}
+
+// allocCatalog allocates the two extents for a catalog of n bytes.
+func allocCatalog(a *alloc.Allocator, n int64) ([2]int64, error) {
+	var offs [2]int64
 	for i := range offs {
 		off, err := a.Alloc(n, 0)
 		if err != nil {
 			if i == 1 {
 				freeNow(a, offs[0])
 			}
-			return offs, 0, fmt.Errorf("catalog: %w", err)
+			return [2]int64{}, fmt.Errorf("catalog: %w", err)
 		}
 		offs[i] = off
+	}
+	return offs, nil
+}
+
+// fillCatalog writes cat (n bytes encoded) into both extents, undrained.
+func fillCatalog(mem []byte, p flush.Persister, cat *format.Catalog, offs [2]int64, n int64) {
+	buf := make([]byte, n)
+	cat.Encode(buf)
+	for _, off := range offs {
 		p.Copy(mem[off:off+n], buf)
 	}
-	return offs, n, nil
 }
 
 // offsetOf is the region offset of b, a subslice of the mapping (an
@@ -358,6 +378,15 @@ func (db *DB) load() error {
 	}
 	db.slot = slot
 
+	// After a crash the allocator is rebuilt by walking every tree; start
+	// that now so it overlaps with the replay.
+	var walk *treeWalk
+	if slot.AllocOff == 0 {
+		walk = db.startWalk(&slot, &cat)
+		// On any early return, let the walk finish before the caller
+		// unmaps the region under it.
+		defer func() { _, _ = walk.wait() }()
+	}
 	// Replay the WAL into fresh memtables. Values stay in the ring.
 	log, err := wal.Open(db.mem[sb.WALOff:sb.WALOff+sb.WALSize], wal.Position{Off: slot.WALOff, Seq: slot.WALSeq},
 		wal.Options{Persister: db.p, NoSync: db.opts.NoSync, ReadOnly: db.opts.ReadOnly})
@@ -366,9 +395,13 @@ func (db *DB) load() error {
 	}
 	db.wal = log
 	active := make(map[uint32]*memtable.Table, len(cat.Refs))
+	// A branch's tree holds its records up to its Seq: a restore commits
+	// without moving the WAL position, and the records it discarded are
+	// skipped here.
+	upTo := make(map[uint32]uint64, len(cat.Refs))
 	for _, r := range cat.Refs {
 		if r.Kind == format.KindBranch {
-			active[r.ID] = memtable.New()
+			active[r.ID], upTo[r.ID] = memtable.New(), r.Seq
 		}
 	}
 	var replayed uint64
@@ -386,9 +419,9 @@ func (db *DB) load() error {
 				return err
 			}
 			t, ok := active[branch]
-			if !ok {
-				// A record for a branch the catalog no longer has: it was
-				// deleted by a checkpoint after this record; skip it.
+			if !ok || pos.Seq <= upTo[branch] {
+				// A record for a branch the catalog no longer has (deleted
+				// after this record), or one its tree supersedes.
 				return nil
 			}
 			t.Apply(entries)
@@ -403,8 +436,12 @@ func (db *DB) load() error {
 	db.applied.Store(end.Seq - 1)
 	db.stats.recoveredOps.Store(replayed)
 
-	if err := db.loadAllocator(&slot, &cat, active); err != nil {
+	if err := db.loadAllocator(&slot, &cat, active, walk); err != nil {
 		return err
+	}
+	if walk != nil {
+		// The recovery walk filled the reverse map on the way.
+		db.rmap.cur.Store(&reverseMap{gen: cat.Gen, m: walk.rmap})
 	}
 	db.tree = btree.New(db.mem, db.alloc, db.p)
 	if slot.AllocOff != 0 && !db.opts.ReadOnly {
@@ -447,10 +484,10 @@ func (db *DB) entryFromOp(op *format.Op, seq uint64) memtable.Entry {
 
 // loadAllocator restores the allocator: from the image a clean close left,
 // or by walking every tree from the catalog (after a crash).
-func (db *DB) loadAllocator(slot *format.Slot, cat *format.Catalog, active map[uint32]*memtable.Table) error {
+func (db *DB) loadAllocator(slot *format.Slot, cat *format.Catalog, active map[uint32]*memtable.Table, walk *treeWalk) error {
 	sb := &db.sb
+	var a *alloc.Allocator
 	if slot.AllocOff != 0 {
-		var a *alloc.Allocator
 		err := db.guard(func() error {
 			var err error
 			a, err = alloc.Load(sb.ExtOff, sb.ExtSize, db.mem[slot.AllocOff:slot.AllocOff+slot.AllocLen])
@@ -467,26 +504,12 @@ func (db *DB) loadAllocator(slot *format.Slot, cat *format.Catalog, active map[u
 		db.log.Warn("daxkv: allocator image unusable, rebuilding by walking the trees", "err", err)
 		slot.AllocOff, slot.AllocLen = 0, 0
 	}
-	b := alloc.NewBuilder(sb.ExtOff, sb.ExtSize)
-	for _, off := range slot.Catalog {
-		if err := b.Ref(off, unitsOf(slot.CatalogLen)); err != nil {
-			return fmt.Errorf("rebuild: catalog: %w", err)
-		}
+	if walk == nil {
+		walk = db.startWalk(slot, cat)
 	}
-	tree := btree.New(db.mem, nil, db.p)
-	w := tree.NewWalker()
-	for _, r := range cat.Refs {
-		if r.Root == 0 {
-			continue
-		}
-		err := db.guard(func() error {
-			return w.Walk(r.Root, func(e btree.Extent, first bool) error {
-				return b.Ref(e.Off, extentLen(&e))
-			})
-		})
-		if err != nil {
-			return fmt.Errorf("rebuild: walking %s %q: %w", r.Kind, r.Name, err)
-		}
+	b, err := walk.wait()
+	if err != nil {
+		return err
 	}
 	// Large values named by replayed WAL records that are still current.
 	// Superseded ones are free again: a later replay only re-reads their
@@ -505,12 +528,69 @@ func (db *DB) loadAllocator(slot *format.Slot, cat *format.Catalog, active map[u
 		}
 		t.ForgetSuperseded()
 	}
-	a, err := b.Finish()
+	a, err = b.Finish()
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	db.alloc = a
 	return nil
+}
+
+// treeWalk is a reachability walk running in the background: after a
+// crash it overlaps with WAL replay, which needs nothing from it.
+type treeWalk struct {
+	b    *alloc.Builder
+	rmap *rmap.Map // the reverse map the same walk fills
+	err  error
+	done chan struct{}
+}
+
+// startWalk counts every reference held by the catalog and its trees into
+// a fresh allocator builder, in its own goroutine.
+func (db *DB) startWalk(slot *format.Slot, cat *format.Catalog) *treeWalk {
+	w := &treeWalk{b: alloc.NewBuilder(db.sb.ExtOff, db.sb.ExtSize), done: make(chan struct{})}
+	catalog, refs := slot.Catalog, slices.Clone(cat.Refs)
+	slot = &format.Slot{Catalog: slot.Catalog, CatalogLen: slot.CatalogLen} // the walk's own copy
+	catLen := unitsOf(slot.CatalogLen)
+	go func() {
+		defer close(w.done)
+		for _, off := range catalog {
+			if err := w.b.Ref(off, catLen); err != nil {
+				w.err = fmt.Errorf("rebuild: catalog: %w", err)
+				return
+			}
+		}
+		rb := rmap.NewBuilder()
+		addFixed(rb, &db.sb, slot)
+		defer func() {
+			if w.err == nil {
+				w.rmap = rb.Finish()
+			}
+		}()
+		walker := btree.New(db.mem, nil, db.p).NewWalker()
+		for _, r := range refs {
+			if r.Root == 0 {
+				continue
+			}
+			rb.StartWalk(r.ID)
+			err := db.guard(func() error {
+				return walker.Walk(r.Root, func(e btree.Extent, first bool) error {
+					visitRmap(rb, &e)
+					return w.b.Ref(e.Off, extentLen(&e))
+				})
+			})
+			if err != nil {
+				w.err = fmt.Errorf("rebuild: walking %s %q: %w", r.Kind, r.Name, err)
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func (w *treeWalk) wait() (*alloc.Builder, error) {
+	<-w.done
+	return w.b, w.err
 }
 
 // writeSlot commits s into the slot not currently in use.

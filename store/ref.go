@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+
 	"github.com/daxkv/daxkv/store/internal/format"
 )
 
@@ -29,6 +31,20 @@ func (db *DB) mainID() uint32 {
 		}
 	}
 	return 1
+}
+
+// deleted is the error of a handle whose ref no longer exists.
+func (r *refHandle) deleted() error {
+	return fmt.Errorf("%w: %s %q was deleted", ErrNotFound, r.kind, r.name)
+}
+
+// live fails once the branch is gone, before a write costs anything. A
+// deletion that races past it is caught when the batch is applied.
+func (r *refHandle) live() error {
+	if _, ok := r.db.vers.cur.Load().active[r.id]; !ok {
+		return r.deleted()
+	}
+	return nil
 }
 
 func (r *refHandle) put(key, value []byte) error { return r.write(key, value, false) }
@@ -71,3 +87,58 @@ func (r *refHandle) update(fn func(tx *Tx) error) (err error) {
 	committed = true
 	return db.commit(r, b)
 }
+
+// Branch is a writable branch: the data methods of DB, on another tree.
+// It shares every node and value with the ref it was made from until one
+// side writes. Once the branch is deleted its methods return ErrNotFound.
+type Branch struct{ r *refHandle }
+
+// Name is the branch's name.
+func (b *Branch) Name() string { return b.r.name }
+
+// Get returns a copy of the value stored under key, or an error wrapping
+// ErrNotFound.
+func (b *Branch) Get(key []byte) ([]byte, error) { return b.r.get(key) }
+
+// Put stores value under key.
+func (b *Branch) Put(key, value []byte) error {
+	if err := b.r.live(); err != nil {
+		return err
+	}
+	return b.r.put(key, value)
+}
+
+// Delete removes key; a missing key is not an error.
+func (b *Branch) Delete(key []byte) error {
+	if err := b.r.live(); err != nil {
+		return err
+	}
+	return b.r.del(key)
+}
+
+// Update runs fn in a read-write transaction and commits its writes as one
+// atomic batch; fn's error aborts it.
+func (b *Branch) Update(fn func(tx *Tx) error) error {
+	if err := b.r.live(); err != nil {
+		return err
+	}
+	return b.r.update(fn)
+}
+
+// View runs fn with a consistent read-only view of the branch.
+func (b *Branch) View(fn func(v *View) error) error { return b.r.view(fn) }
+
+// Snapshot is a read-only, unchanging view of a branch at the moment it
+// was taken. Once the snapshot is deleted its methods return ErrNotFound.
+type Snapshot struct{ r *refHandle }
+
+// Name is the snapshot's name.
+func (s *Snapshot) Name() string { return s.r.name }
+
+// Get returns a copy of the value stored under key, or an error wrapping
+// ErrNotFound.
+func (s *Snapshot) Get(key []byte) ([]byte, error) { return s.r.get(key) }
+
+// View runs fn with a read-only view of the snapshot. Values alias the
+// mapped region and are valid only until fn returns.
+func (s *Snapshot) View(fn func(v *View) error) error { return s.r.view(fn) }

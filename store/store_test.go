@@ -242,17 +242,29 @@ func TestFullRegion(t *testing.T) {
 	}
 }
 
-// TestModel runs random operations, checkpoints and reopens against a map.
+// TestModel runs random operations on branches and snapshots, checkpoints,
+// clean reopens and crashes against a model per ref.
 func TestModel(t *testing.T) {
 	db, path := openTest(t, 32<<20)
 	rng := rand.New(rand.NewPCG(3, 4))
-	model := kvModel{}
+	models := refModels{MainBranch: {}}
 	keys := 2000
 	if testing.Short() {
 		keys = 300
 	}
 	key := func() []byte { return []byte(fmt.Sprintf("user:%06d", rng.IntN(keys))) }
+	pick := func(names []string) string { return names[rng.IntN(len(names))] }
+	refs := 0
 	for step := 0; step < 20*keys; step++ {
+		// Writes go to main mostly, else to another branch.
+		target, w := MainBranch, writer(db)
+		if branches := models.names("b"); len(branches) > 0 && rng.IntN(3) == 0 {
+			target = pick(branches)
+			b, err := db.Branch(target)
+			must(t, err)
+			w = b
+		}
+		model := models[target]
 		switch r := rng.IntN(1000); {
 		case r < 600:
 			k := key()
@@ -260,52 +272,70 @@ func TestModel(t *testing.T) {
 			for i := range v {
 				v[i] = byte(rng.Uint32())
 			}
-			if err := db.Put(k, v); err != nil {
-				t.Fatal(err)
-			}
+			must(t, w.Put(k, v))
 			model[string(k)] = v
-		case r < 800:
+		case r < 780:
 			k := key()
-			if err := db.Delete(k); err != nil {
-				t.Fatal(err)
-			}
+			must(t, w.Delete(k))
 			delete(model, string(k))
-		case r < 990:
+		case r < 980:
+			name := pick(models.names(""))
+			ref, err := openRef(db, name)
+			must(t, err)
 			k := key()
-			v, err := db.Get(k)
-			want, ok := model[string(k)]
+			v, err := ref.Get(k)
+			want, ok := models[name][string(k)]
 			if ok != (err == nil) || !bytes.Equal(v, want) {
-				t.Fatalf("step %d: get %s: %d bytes err %v, want %d bytes present %v", step, k, len(v), err, len(want), ok)
+				t.Fatalf("step %d: get %s from %s: %d bytes err %v, want %d bytes present %v", step, k, name, len(v), err, len(want), ok)
 			}
-		case r < 995:
-			if err := db.checkpoint(); err != nil {
-				t.Fatal(err)
+		case r < 988:
+			branches, snaps := models.names("b"), models.names("s")
+			switch op := rng.IntN(5); {
+			case op == 0 && len(models) < 6:
+				refs++
+				name, from := fmt.Sprint("s", refs), pick(append(branches, MainBranch))
+				_, err := db.CreateSnapshot(name, from)
+				must(t, err)
+				models[name] = maps.Clone(models[from])
+			case op == 1 && len(models) < 6:
+				refs++
+				name, from := fmt.Sprint("b", refs), pick(models.names(""))
+				must(t, db.CreateBranch(name, from))
+				models[name] = maps.Clone(models[from])
+			case op == 2 && len(snaps) > 0:
+				name := pick(snaps)
+				must(t, db.DeleteSnapshot(name))
+				delete(models, name)
+			case op == 3 && len(branches) > 0:
+				name := pick(branches)
+				must(t, db.DeleteBranch(name))
+				delete(models, name)
+			case op == 4 && len(snaps) > 0:
+				dst, src := pick(append(branches, MainBranch)), pick(snaps)
+				must(t, db.Restore(dst, src))
+				models[dst] = maps.Clone(models[src])
 			}
+		case r < 998:
+			must(t, db.checkpoint())
 		default:
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
+			if rng.IntN(2) == 0 {
+				must(t, db.Close())
+			} else {
+				db.crashForTest()
 			}
 			var err error
 			if db, err = Open(path, nil); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = db.Close() })
-			got, err := readAll(db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !maps.EqualFunc(got, model, bytes.Equal) {
-				t.Fatalf("after reopen at step %d:\n%s", step, diffModels(got, model))
-			}
+			checkRefs(t, db, models)
 			if rep, err := db.Check(t.Context()); err != nil || len(rep.Problems) > 0 {
 				t.Fatalf("check after reopen at step %d: %v %q", step, err, rep.Problems)
 			}
 		}
 	}
-	got, err := readAll(db)
-	if err != nil || !maps.EqualFunc(got, model, bytes.Equal) {
-		t.Fatalf("final state: %v\n%s", err, diffModels(got, model))
-	}
+	checkRefs(t, db, models)
+	t.Logf("%d refs made", refs)
 }
 
 // TestConcurrentStress runs writers, readers, scans and checkpoints at once

@@ -23,6 +23,7 @@ type version struct {
 	cat    *format.Catalog
 	active map[uint32]*memtable.Table // by ref ID; written by Put and friends
 	frozen map[uint32]*memtable.Table // being checkpointed; nil when none
+	upTo   wal.Position               // where the WAL stood when frozen was frozen
 
 	garbage garbage // released when this version is reaped
 }

@@ -168,8 +168,13 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 			db.fail(err)
 			return err
 		}
-		db.applyCommitted(r, b, pos, rec)
+		applied := db.applyCommitted(r, b, pos, rec)
 		db.gate.RUnlock()
+		if !applied {
+			// The branch was deleted meanwhile; replay skips the record.
+			db.abort(b)
+			return r.deleted()
+		}
 		if db.wal.Used() >= db.ckptAt && !db.opts.manualCheckpoints {
 			db.kickCheckpoint()
 		}
@@ -187,8 +192,9 @@ func (b *batch) onlyDeletes() bool {
 }
 
 // applyCommitted points the batch's entries at the WAL record and applies
-// them to the memtable in sequence order.
-func (db *DB) applyCommitted(r *refHandle, b *batch, pos wal.Position, rec []byte) {
+// them to the memtable in sequence order. It reports false when the
+// branch no longer has one (it was deleted).
+func (db *DB) applyCommitted(r *refHandle, b *batch, pos wal.Position, rec []byte) bool {
 	// Inline values point into the record in the ring: the memtable keeps
 	// pointers into the WAL, not copies.
 	base := db.offsetOf(rec)
@@ -201,11 +207,13 @@ func (db *DB) applyCommitted(r *refHandle, b *batch, pos wal.Position, rec []byt
 	}
 	db.waitApplyTurn(pos.Seq)
 	v := db.vers.cur.Load() // the gate keeps freezes out: this is the live table
-	if t, ok := v.active[r.id]; ok {
+	t, ok := v.active[r.id]
+	if ok {
 		t.Apply(b.entries)
 	}
 	db.applied.Store(pos.Seq)
 	db.wakeAppliers()
+	return ok
 }
 
 // waitApplyTurn blocks until every batch before seq has been applied.

@@ -46,6 +46,10 @@ var commands = []func(*app) *cobra.Command{
 	newVerifyCommand,
 	newStatsCommand,
 	newCheckCommand,
+	newSnapshotCommand,
+	newBranchCommand,
+	newCloneCommand,
+	newBenchCommand,
 }
 
 // app is the state one command line runs with.

@@ -41,7 +41,7 @@ func runApp(t *testing.T, mk func(stdout, stderr io.Writer) *app, args ...string
 // Measurements are shortened; their accuracy is not under test.
 func isolate(t *testing.T) string {
 	t.Helper()
-	for _, k := range []string{"DAXKV_PATH", "DAXKV_JSON", "DAXKV_FLUSH", "DAXKV_CONFIG"} {
+	for _, k := range []string{"DAXKV_PATH", "DAXKV_JSON", "DAXKV_FLUSH", "DAXKV_CONFIG", "DAXKV_BRANCH", "DAXKV_SNAPSHOT", "DAXKV_FROM"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())

@@ -32,9 +32,10 @@ func newPutCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "put KEY [VALUE]",
 		Short: "Store VALUE (or the contents of --value-file) under KEY",
-		Long: `put stores VALUE under KEY on the main branch, durably: when put returns,
-the write survives a crash of this process. With --value-file the value is
-the file's contents (- reads standard input) and VALUE is not given.
+		Long: `put stores VALUE under KEY on the main branch (or --branch), durably:
+when put returns, the write survives a crash of this process. With
+--value-file the value is the file's contents (- reads standard input) and
+VALUE is not given.
 
 Keys are 1 to 1024 bytes. Prints nothing on success (--json: the key and
 the value length).`,
@@ -45,6 +46,7 @@ the value length).`,
 		},
 	}
 	cmd.Flags().String("value-file", "", "read the value from this file (- for standard input)")
+	addRefFlags(cmd, false)
 	return cmd
 }
 
@@ -73,20 +75,24 @@ func (a *app) runPut(args []string) (err error) {
 		return err
 	}
 	defer closeStore(db, &err)
-	if err := db.Put(key, value); err != nil {
+	w, err := a.writeTarget(db)
+	if err != nil {
+		return err
+	}
+	if err := w.Put(key, value); err != nil {
 		return fmt.Errorf("put %s: %w", quoteKey(key), err)
 	}
 	return a.emit(putReport{Key: args[0], Len: len(value)}, func(io.Writer) error { return nil })
 }
 
 func newGetCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value stored under KEY",
-		Long: `get writes the value stored under KEY to standard output exactly as
-stored, byte for byte (when standard output is a terminal, a newline is
-added after a value that does not end in one). A missing key is an error:
-exit status 1.
+		Long: `get writes the value stored under KEY (on main, --branch or --snapshot)
+to standard output exactly as stored, byte for byte (when standard output
+is a terminal, a newline is added after a value that does not end in one).
+A missing key is an error: exit status 1.
 
 --json prints {"key", "key_encoding", "value", "value_encoding", "len"}:
 the value is a JSON string when it is valid UTF-8 (value_encoding
@@ -96,6 +102,8 @@ the value is a JSON string when it is valid UTF-8 (value_encoding
 			return a.runGet([]byte(args[0]))
 		},
 	}
+	addRefFlags(cmd, true)
+	return cmd
 }
 
 func (a *app) runGet(key []byte) (err error) {
@@ -104,7 +112,11 @@ func (a *app) runGet(key []byte) (err error) {
 		return err
 	}
 	defer closeStore(db, &err)
-	value, err := db.Get(key)
+	r, err := a.readTarget(db)
+	if err != nil {
+		return err
+	}
+	value, err := r.Get(key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("key %s not found", quoteKey(key))
@@ -123,17 +135,19 @@ func (a *app) runGet(key []byte) (err error) {
 }
 
 func newDelCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "del KEY",
 		Short: "Delete KEY",
-		Long: `del deletes KEY from the main branch, durably. Deleting a key that does
-not exist is not an error: it writes nothing and says so on standard error.
---json prints {"key", "deleted"}.`,
+		Long: `del deletes KEY from the main branch (or --branch), durably. Deleting a
+key that does not exist is not an error: it writes nothing and says so on
+standard error. --json prints {"key", "deleted"}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runDel([]byte(args[0]))
 		},
 	}
+	addRefFlags(cmd, false)
+	return cmd
 }
 
 func (a *app) runDel(key []byte) (err error) {
@@ -142,10 +156,14 @@ func (a *app) runDel(key []byte) (err error) {
 		return err
 	}
 	defer closeStore(db, &err)
+	w, err := a.writeTarget(db)
+	if err != nil {
+		return err
+	}
 	existed := false
 	// Look and delete in one transaction, so the report is true of the
 	// delete; a missing key costs no WAL record.
-	err = db.Update(func(tx *store.Tx) error {
+	err = w.Update(func(tx *store.Tx) error {
 		_, err := tx.Get(key)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

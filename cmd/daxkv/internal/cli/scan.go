@@ -18,6 +18,7 @@ func newScanCommand(a *app) *cobra.Command {
 		Long: `scan prints the keys in [--from, --to) in ascending byte order, one per
 line: the key, a tab, the value. Without --from or --to that side is open.
 --limit stops after N keys (0: no limit); --keys-only leaves the values out.
+It reads main unless --branch or --snapshot names another ref.
 
 ` + escapeHelp + `
 
@@ -36,6 +37,7 @@ not seen.`,
 	f.String("to", "", "end key (exclusive); default: past the largest")
 	f.String("limit", "0", "print at most N keys (0: all)")
 	f.Bool("keys-only", false, "print keys only")
+	addRefFlags(cmd, true)
 	return cmd
 }
 
@@ -65,11 +67,15 @@ func (a *app) runScan() (err error) {
 		return err
 	}
 	defer closeStore(db, &err)
+	r, err := a.readTarget(db)
+	if err != nil {
+		return err
+	}
 
 	w := bufio.NewWriterSize(a.stdout, 64<<10)
 	enc := json.NewEncoder(w)
 	n := int64(0)
-	err = db.View(func(v *store.View) error {
+	err = r.View(func(v *store.View) error {
 		return v.Scan(from, to, func(key, value []byte) error {
 			if limit > 0 && n == limit {
 				return errStop

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Reproduces the figures in docs/PERFORMANCE.md: the store's go test
+# benchmarks on an emulated-pmem region (/dev/shm), several runs each,
+# summarised with benchstat. Usage: scripts/perf.sh [COUNT] [OUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count=${1:-6}
+out=${2:-perf.txt}
+bin=$PWD/.cache/bin
+mkdir -p "$bin"
+if [ ! -x "$bin/benchstat" ]; then
+	GOBIN=$bin go install golang.org/x/perf/cmd/benchstat@latest
+fi
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$out"
+# Writes and reads, one goroutine, durable, 16-byte keys, 100-byte values.
+go test -run='^$' -bench='^Benchmark(Put|PutParallel)$' -benchtime=1000000x -count="$count" ./store/ | tee -a "$out"
+go test -run='^$' -bench='^Benchmark(GetRandom|ViewGetRandom)$' -benchtime=2000000x -count="$count" ./store/ | tee -a "$out"
+go test -run='^$' -bench='^BenchmarkScan$' -benchtime=20x -count="$count" ./store/ | tee -a "$out"
+go test -run='^$' -bench='^Benchmark(OpenClean|RecoverFullWAL)$' -benchtime=10x -count="$count" ./store/ | tee -a "$out"
+go test -run='^$' -bench='^BenchmarkHeapPerKey$' -benchtime=1x -count=1 ./store/ | tee -a "$out"
+echo
+"$bin/benchstat" "$out"
