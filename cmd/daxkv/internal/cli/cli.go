@@ -49,7 +49,6 @@ var commands = []func(*app) *cobra.Command{
 	newSnapshotCommand,
 	newBranchCommand,
 	newCloneCommand,
-	newBenchCommand,
 }
 
 // app is the state one command line runs with.
