@@ -133,7 +133,9 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 	b.payload = b.enc.AppendTo(b.payload[:0])
 	// Keep a reserve for the checkpoint that will apply this batch.
 	if !b.onlyDeletes() {
-		if err := db.admit(int64(len(b.payload))); err != nil {
+		// Charge a leaf copy per op too: that is what a checkpoint may
+		// need for it (see admit).
+		if err := db.admit(int64(len(b.payload)) + int64(len(b.entries))*format.NodeSize); err != nil {
 			db.abort(b)
 			return err
 		}
@@ -253,23 +255,26 @@ func (db *DB) admit(n int64) error {
 	}
 	st := db.alloc.Stats()
 	v := db.vers.acquire()
-	pending := int64(0)
+	// What the pending checkpoints may need before they free anything:
+	// twice the buffered bytes, plus a new copy of every leaf they touch
+	// (each key may hit a different leaf, shared with a snapshot or not),
+	// which can never exceed a copy of everything live.
+	need := int64(0)
 	for _, m := range []map[uint32]*memtable.Table{v.active, v.frozen} {
 		for _, t := range m {
-			pending += t.Bytes()
+			need += 2*t.Bytes() + min(int64(t.Len())*format.NodeSize, st.Used)
 		}
 	}
 	db.vers.unref(v)
-	// A checkpoint rewrites the path to every changed leaf: budget twice the
-	// buffered bytes plus a fixed reserve for tree and catalog copies.
-	avail := st.Free - db.reserve() - 2*pending
+	avail := st.Free - db.reserve() - need
 	if avail < n {
 		db.admitBudget.Store(0)
 		return fmt.Errorf("%w: %d bytes free, %d reserved for checkpoints, %d needed", ErrNoSpace, st.Free, st.Free-avail, n)
 	}
 	// Hand out a slice of what is left, so the next refill sees fresh
-	// figures well before space could run out. Buffered bytes count
-	// twice, so the budget is a third of the room.
+	// figures well before space could run out: charges are per op (bytes
+	// plus a leaf), the need they stand for counts bytes twice, hence a
+	// third.
 	db.admitBudget.Store(min((avail-n)/3, 4<<20))
 	return nil
 }
