@@ -21,6 +21,11 @@ CROSS := linux/arm64 darwin/arm64 windows/amd64
 PKGS ?= ./...
 
 BENCHTIME ?= 1s
+# daxkv bench: every store's files go to BENCH_DIR (tmpfs: emulated pmem),
+# the report (RESULTS.md, results.json, PNG plots) to BENCH_OUT.
+BENCH_DIR ?= /dev/shm/daxkv-bench
+BENCH_OUT ?= docs/bench
+BENCH_FLAGS ?=
 TEST_TIMEOUT ?= 10m
 TORTURE_TIMEOUT ?= 60m
 
@@ -32,7 +37,7 @@ help:
 	@echo "make build     CGO_ENABLED=0 build of bin/daxkv"
 	@echo "make test      gofmt check, go vet, staticcheck $(STATICCHECK_VERSION), cgo-free and cross builds, go test -race"
 	@echo "make demo      build, load 1M keys into an emulated-pmem region, kill -9 a loader, verify (scripts/demo.sh)"
-	@echo "make bench     go test benchmarks of the flush primitives (BENCHTIME=$(BENCHTIME))"
+	@echo "make bench     flush micro-benchmarks, then daxkv bench against its peers into docs/bench (BENCH_DIR=$(BENCH_DIR))"
 	@echo "make torture   long randomized and crash tests: -race -tags torture, timeout $(TORTURE_TIMEOUT)"
 	@echo "make fmt       gofmt -w every Go file"
 
@@ -80,8 +85,12 @@ race:
 demo: build
 	./scripts/demo.sh
 
-bench:
+# The full comparison takes about half an hour on 2 cores; run it on a quiet
+# machine (the report records the load average). BENCH_FLAGS=--quick for a
+# smoke run in under a minute.
+bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./flush/...
+	bin/daxkv bench --path $(BENCH_DIR) --out $(BENCH_OUT) $(BENCH_FLAGS) > /dev/null
 
 # Tests behind the torture build tag run for minutes (crash-image
 # enumeration, long randomized workloads); they are not part of `make test`.

@@ -49,6 +49,7 @@ var commands = []func(*app) *cobra.Command{
 	newSnapshotCommand,
 	newBranchCommand,
 	newCloneCommand,
+	newBenchCommand,
 }
 
 // app is the state one command line runs with.
