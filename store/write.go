@@ -248,6 +248,34 @@ func (db *DB) admit(n int64) error {
 	if db.admitBudget.Add(-n) >= 0 {
 		return nil
 	}
+	err := db.refillAdmission(n)
+	if err == nil || !errors.Is(err, ErrNoSpace) || db.buffered() == 0 {
+		return err
+	}
+	// Space may be held by what a checkpoint releases (superseded values,
+	// the leaf copies budgeted for buffered keys): run one, then look again.
+	if cerr := db.waitCheckpoint(); cerr != nil {
+		return err
+	}
+	return db.refillAdmission(n)
+}
+
+// buffered counts keys waiting in memtables for a checkpoint.
+func (db *DB) buffered() int {
+	v := db.vers.acquire()
+	defer db.vers.unref(v)
+	n := 0
+	for _, m := range []map[uint32]*memtable.Table{v.active, v.frozen} {
+		for _, t := range m {
+			n += t.Len()
+		}
+	}
+	return n
+}
+
+// refillAdmission recomputes the room for new data and refills the
+// budget, or reports ErrNoSpace.
+func (db *DB) refillAdmission(n int64) error {
 	db.admitMu.Lock()
 	defer db.admitMu.Unlock()
 	if db.admitBudget.Load() >= 0 {
