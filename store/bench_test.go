@@ -100,30 +100,36 @@ func loadedDB(b *testing.B) *DB {
 		if err != nil {
 			b.Fatal(err)
 		}
-		val := make([]byte, 100)
-		var kb [16]byte
-		for i := uint64(0); i < loaded.n; i += 1000 {
-			err := db.Update(func(tx *Tx) error {
-				for j := i; j < i+1000; j++ {
-					if err := tx.Put(benchKey(kb[:], j), val); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := db.checkpoint(); err != nil {
-			b.Fatal(err)
-		}
+		loadKeys(b, db, loaded.n)
 		loaded.db = db
 	})
 	if loaded.db == nil {
 		b.Skip("loading failed")
 	}
 	return loaded.db
+}
+
+// loadKeys writes keys 0..n-1 (100-byte values) in batches of 1000 and
+// checkpoints them into the tree.
+func loadKeys(b *testing.B, db *DB, n uint64) {
+	val := make([]byte, 100)
+	var kb [16]byte
+	for i := uint64(0); i < n; i += 1000 {
+		err := db.Update(func(tx *Tx) error {
+			for j := i; j < min(i+1000, n); j++ {
+				if err := tx.Put(benchKey(kb[:], j), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.checkpoint(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func BenchmarkGetRandom(b *testing.B) {
@@ -260,24 +266,7 @@ func BenchmarkHeapPerKey(b *testing.B) {
 	}
 	defer db.Close()
 	const n = 1_000_000
-	val := make([]byte, 100)
-	var kb [16]byte
-	for i := uint64(0); i < n; i += 1000 {
-		err := db.Update(func(tx *Tx) error {
-			for j := i; j < i+1000; j++ {
-				if err := tx.Put(benchKey(kb[:], j), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := db.checkpoint(); err != nil {
-		b.Fatal(err)
-	}
+	loadKeys(b, db, n)
 	for db.vers.pinned() > 1 {
 		time.Sleep(time.Millisecond)
 	}
