@@ -20,11 +20,11 @@ func daxkvPeer(nosync bool) Peer {
 	p := Peer{
 		Name:    "daxkv",
 		Durable: true,
-		Options: "store.Options{Size: region size}: a write returns after its WAL record is flushed and fenced (group commit)",
+		Options: "store.Options{Size: region size}, defaults otherwise: a write returns after its WAL record is flushed and fenced (group commit)",
 	}
 	if nosync {
 		p.Name, p.Durable = "daxkv-nosync", false
-		p.Options = "store.Options{Size: region size, NoSync: true}: a write returns before its fence completes"
+		p.Options = "as daxkv, with NoSync: true: a write returns before its fence completes"
 	}
 	p.Open = func(o OpenOptions) (Store, error) {
 		db, err := store.Open(filepath.Join(o.Dir, "daxkv.region"), &store.Options{Size: o.RegionSize, NoSync: nosync, Flush: o.Flush})

@@ -26,7 +26,7 @@ func (p *plan) regionSize(ycsb bool) int64 {
 // per 1000-byte value; the store admits a write only while the free space
 // covers what the pending checkpoints could copy (up to a copy of
 // everything live per memtable, active and frozen), so the region is
-// about 7 times the data.
+// 6 to 8 times the data.
 func (p *plan) regionFor(keys, vsize int64) int64 {
 	if p.RegionSize > 0 {
 		return p.RegionSize
@@ -34,8 +34,9 @@ func (p *plan) regionFor(keys, vsize int64) int64 {
 	k := int64(p.KeySize)
 	per := 8 * (k + vsize + 32) // inline in 4 KiB leaves
 	if vsize >= 256 {
-		// Own extent in 256-byte units with its header, plus the leaf entry.
-		per = 4*((k+vsize+64+255)&^255) + 8*(k+32)
+		// Own extent in 256-byte units with its header, plus the leaf
+		// entry; superseded extents wait for a checkpoint.
+		per = 6*((k+vsize+64+255)&^255) + 8*(k+32)
 	}
 	size := keys * per
 	size += size / 15 // the WAL takes 1/16 of the region
