@@ -9,20 +9,14 @@
 // checkpoint that drains the table is durable and no reader can still see
 // it (the store's version epochs).
 //
-// The ordered map is github.com/tidwall/btree: it offers pull iterators
-// (needed to merge a scan across memtables and the tree) and O(1)
-// copy-on-write clones (which give View a stable snapshot cheaply). Items
-// carry the first 8 key bytes inline, so most comparisons during an insert
-// never touch the key bytes themselves (a cache miss each).
+// The ordered map is a copy-on-write B+tree of its own (tree.go): pull
+// iterators merge a scan across memtables and the store's tree, O(1)
+// clones give View a stable snapshot, and leaves without pointers keep
+// inserts cheap.
 package memtable
 
 import (
-	"bytes"
-	"encoding/binary"
 	"sync"
-	"unsafe"
-
-	"github.com/tidwall/btree"
 )
 
 // Kind is what an entry does to its key.
@@ -43,56 +37,21 @@ type Entry struct {
 	Kind Kind
 }
 
-// item is what the btree stores: no slices, a key prefix for cheap
-// comparisons, kind packed under the sequence number.
-type item struct {
-	prefix  uint64 // first 8 key bytes, big-endian, zero-padded
-	key     string // aliases the table's key arena
-	off     int64
-	len     int64
-	seqKind uint64 // seq<<8 | kind
-}
+func (s *slot) seq() uint64 { return s.seqKind >> 8 }
 
-func keyPrefix(k []byte) uint64 {
-	if len(k) >= 8 {
-		return binary.BigEndian.Uint64(k)
-	}
-	var b [8]byte
-	copy(b[:], k)
-	return binary.BigEndian.Uint64(b[:])
-}
-
-func lessItem(a, b item) bool {
-	if a.prefix != b.prefix {
-		return a.prefix < b.prefix
-	}
-	return a.key < b.key
-}
-
-func (it *item) seq() uint64 { return it.seqKind >> 8 }
-
-func (it item) entry() Entry {
-	return Entry{Key: unsafe.Slice(unsafe.StringData(it.key), len(it.key)), Off: it.off, Len: it.len,
-		Seq: it.seqKind >> 8, Kind: Kind(it.seqKind)}
-}
-
-// probe builds a lookup item for key without copying it.
-func probe(key []byte) item {
-	return item{prefix: keyPrefix(key), key: unsafe.String(unsafe.SliceData(key), len(key))}
+func (t *tree) entry(s *slot) Entry {
+	return Entry{Key: t.arena.key(s.key), Off: s.off, Len: s.len, Seq: s.seqKind >> 8, Kind: Kind(s.seqKind)}
 }
 
 // entryOverhead approximates the DRAM an entry costs beyond its key, for
-// accounting (item, btree slack).
+// accounting (slot, prefix, leaf slack).
 const entryOverhead = 64
-
-const arenaChunk = 64 << 10
 
 // Table is one memtable. Writers call Apply; readers call Get or take a
 // Clone and iterate it. Safe for concurrent use.
 type Table struct {
-	mu    sync.RWMutex
-	tree  *btree.BTreeG[item]
-	arena []byte // current chunk keys are carved from
+	mu   sync.RWMutex
+	tree *tree
 	// bytes approximates what checkpointing this table will write: keys,
 	// inline values and per-entry overhead. The store uses it to keep a
 	// space reserve for the checkpoint.
@@ -104,20 +63,7 @@ type Table struct {
 }
 
 // New returns an empty table.
-func New() *Table {
-	return &Table{tree: btree.NewBTreeGOptions(lessItem, btree.Options{NoLocks: true, Degree: 16})}
-}
-
-// own copies key into the table's arena, so the caller's buffer can change
-// afterwards. One allocation per 64 KiB of keys.
-func (t *Table) own(key []byte) string {
-	if len(key) > cap(t.arena)-len(t.arena) {
-		t.arena = make([]byte, 0, max(arenaChunk, len(key)))
-	}
-	n := len(t.arena)
-	t.arena = append(t.arena, key...)
-	return unsafe.String(&t.arena[n], len(key))
-}
+func New() *Table { return &Table{tree: newTree()} }
 
 // Apply inserts the entries of one or more batches atomically with respect
 // to readers: no Get or Clone sees part of them. A newer Seq always wins,
@@ -132,53 +78,52 @@ func (t *Table) Apply(entries []Entry) {
 }
 
 func (t *Table) applyOne(e *Entry) {
-	it := item{prefix: keyPrefix(e.Key), off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
-	if len(e.Key) > 0 {
-		it.key = t.own(e.Key)
-	}
-	// One traversal in the common case: insert, then look at what was
-	// replaced. An overwrite wastes the key copy; the arena goes with the
-	// table.
-	prev, replaced := t.tree.Set(it)
-	t.bytes += int64(len(it.key)) + inlineBytes(&it) + entryOverhead
-	if !replaced {
+	k := makeProbe(e.Key)
+	s, existed := t.tree.set(&k)
+	next := slot{key: s.key, off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
+	if !existed {
+		*s = next
+		t.bytes += int64(len(e.Key)) + inlineBytes(&next) + entryOverhead
 		return
 	}
-	t.bytes -= inlineBytes(&prev) + entryOverhead
-	if prev.seq() > it.seq() {
-		// An older op arrived late: put the newer one back.
-		t.tree.Set(prev)
-		prev = it
+	loser := next
+	if s.seq() <= e.Seq {
+		// The common case: the new op replaces the old one. An older op
+		// arriving late loses and only its extent is released.
+		loser = *s
+		t.bytes += inlineBytes(&next) - inlineBytes(s)
+		*s = next
 	}
-	if Kind(prev.seqKind) == PutExt {
-		t.superseded = append(t.superseded, prev.off)
+	if Kind(loser.seqKind) == PutExt {
+		t.superseded = append(t.superseded, loser.off)
 	}
 }
 
-// inlineBytes is what an item adds to a tree leaf beyond its key.
-func inlineBytes(it *item) int64 {
-	if Kind(it.seqKind) == Put {
-		return it.len
+// inlineBytes is what an entry adds to a tree leaf beyond its key.
+func inlineBytes(s *slot) int64 {
+	if Kind(s.seqKind) == Put {
+		return s.len
 	}
 	return 0
 }
 
 // Get returns the entry for key, if the table has one (a tombstone counts).
 func (t *Table) Get(key []byte) (Entry, bool) {
+	k := makeProbe(key)
 	t.mu.RLock()
-	it, ok := t.tree.Get(probe(key))
-	t.mu.RUnlock()
+	defer t.mu.RUnlock()
+	s, ok := t.tree.get(&k)
 	if !ok {
 		return Entry{}, false
 	}
-	return it.entry(), true
+	return t.tree.entry(s), true
 }
 
 // Len is the number of keys in the table.
 func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.tree.Len()
+	return t.tree.count
 }
 
 // Bytes approximates the bytes a checkpoint of this table writes.
@@ -208,76 +153,72 @@ func (t *Table) ForgetSuperseded() {
 // t do not show in it.
 func (t *Table) Clone() *Snapshot {
 	t.mu.Lock()
-	c := t.tree.Copy()
+	c := t.tree.clone()
 	t.mu.Unlock()
 	return &Snapshot{tree: c}
 }
 
 // Snapshot is an immutable view of a table, for iteration.
 type Snapshot struct {
-	tree *btree.BTreeG[item]
+	tree *tree
 }
 
 // Len is the number of keys in the snapshot.
-func (s *Snapshot) Len() int { return s.tree.Len() }
+func (s *Snapshot) Len() int { return s.tree.count }
 
 // Get looks a key up in the snapshot.
 func (s *Snapshot) Get(key []byte) (Entry, bool) {
-	it, ok := s.tree.Get(probe(key))
+	k := makeProbe(key)
+	sl, ok := s.tree.get(&k)
 	if !ok {
 		return Entry{}, false
 	}
-	return it.entry(), true
+	return s.tree.entry(sl), true
 }
 
 // Ascend calls fn for each entry in key order until it returns false.
 func (s *Snapshot) Ascend(fn func(e *Entry) bool) {
-	s.tree.Scan(func(it item) bool {
-		e := it.entry()
-		return fn(&e)
-	})
+	it := s.NewIter()
+	for ok := it.First(); ok; ok = it.Next() {
+		if !fn(it.Entry()) {
+			return
+		}
+	}
 }
 
 // Iter is a pull iterator over a snapshot, ascending.
 type Iter struct {
-	it    btree.IterG[item]
-	cur   Entry
-	valid bool
+	it  iter
+	cur Entry
 }
 
 // NewIter returns an unpositioned iterator; call SeekGE or First.
-func (s *Snapshot) NewIter() *Iter { return &Iter{it: s.tree.Iter()} }
+func (s *Snapshot) NewIter() *Iter { return &Iter{it: iter{t: s.tree}} }
 
 // First positions at the smallest key.
-func (i *Iter) First() bool { return i.settle(i.it.First()) }
+func (i *Iter) First() bool { return i.load(i.it.first()) }
 
 // SeekGE positions at the first key >= key.
-func (i *Iter) SeekGE(key []byte) bool { return i.settle(i.it.Seek(probe(key))) }
-
-// Next advances.
-func (i *Iter) Next() bool {
-	if !i.valid {
-		return false
-	}
-	return i.settle(i.it.Next())
+func (i *Iter) SeekGE(key []byte) bool {
+	k := makeProbe(key)
+	return i.load(i.it.seekGE(&k))
 }
 
-func (i *Iter) settle(ok bool) bool {
-	i.valid = ok
+// Next advances.
+func (i *Iter) Next() bool { return i.load(i.it.next()) }
+
+func (i *Iter) load(ok bool) bool {
 	if ok {
-		i.cur = i.it.Item().entry()
+		i.cur = i.it.t.entry(&i.it.leaf.slots[i.it.i])
 	}
 	return ok
 }
 
 // Valid reports whether the iterator is at an entry.
-func (i *Iter) Valid() bool { return i.valid }
+func (i *Iter) Valid() bool { return i.it.valid }
 
 // Entry is the current entry; valid until the next move.
 func (i *Iter) Entry() *Entry { return &i.cur }
 
 // Close releases the iterator.
-func (i *Iter) Close() { i.it.Release() }
-
-// compareKeys is bytes.Compare, kept for tests of the prefix ordering.
-var compareKeys = bytes.Compare
+func (i *Iter) Close() {}

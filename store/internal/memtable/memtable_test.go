@@ -3,7 +3,9 @@ package memtable
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -118,23 +120,65 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
-// TestPrefixOrder checks the prefix shortcut orders exactly like
-// bytes.Compare, including keys shorter than the prefix and zero bytes.
-func TestPrefixOrder(t *testing.T) {
+// TestTreeModel drives the tree through random inserts, overwrites and
+// clones against sorted models: keys come from a tiny alphabet so prefix
+// ties, keys shorter than the prefix and zero bytes are common, and
+// enough of them to split leaves and inner nodes several levels deep.
+func TestTreeModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	alphabet := []byte{0, 1, 'a', 0xff}
-	var keys [][]byte
-	for i := 0; i < 3000; i++ {
+	randKey := func() []byte {
 		k := make([]byte, 1+rng.IntN(12))
 		for j := range k {
 			k[j] = alphabet[rng.IntN(len(alphabet))]
 		}
-		keys = append(keys, k)
+		return k
 	}
-	for i := 0; i < len(keys)-1; i++ {
-		a, b := keys[i], keys[i+1]
-		if lessItem(probe(a), probe(b)) != (compareKeys(a, b) < 0) {
-			t.Fatalf("order of %x and %x differs from bytes.Compare", a, b)
+	type clone struct {
+		snap  *Snapshot
+		model map[string]int64
+	}
+	tb := New()
+	model := map[string]int64{}
+	var clones []clone
+	for i := 0; i < 60000; i++ {
+		k := randKey()
+		tb.Apply([]Entry{{Key: k, Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
+		model[string(k)] = int64(i)
+		if i%7919 == 0 {
+			clones = append(clones, clone{tb.Clone(), maps.Clone(model)})
+		}
+	}
+	clones = append(clones, clone{tb.Clone(), model})
+	for ci, c := range clones {
+		keys := slices.Sorted(maps.Keys(c.model))
+		if c.snap.Len() != len(keys) {
+			t.Fatalf("clone %d: len %d, model %d", ci, c.snap.Len(), len(keys))
+		}
+		i := 0
+		c.snap.Ascend(func(e *Entry) bool {
+			if i >= len(keys) || string(e.Key) != keys[i] || e.Off != c.model[keys[i]] {
+				t.Fatalf("clone %d: entry %d is %x=%d, want %x", ci, i, e.Key, e.Off, keys[min(i, len(keys)-1)])
+			}
+			i++
+			return true
+		})
+		if i != len(keys) {
+			t.Fatalf("clone %d: iterated %d of %d", ci, i, len(keys))
+		}
+		for j := 0; j < 2000; j++ {
+			k := randKey()
+			want := sort.SearchStrings(keys, string(k))
+			it := c.snap.NewIter()
+			ok := it.SeekGE(k)
+			if ok != (want < len(keys)) || ok && string(it.Entry().Key) != keys[want] {
+				t.Fatalf("clone %d: SeekGE(%x) = %v %x, want index %d of %d", ci, k, ok, it.Entry().Key, want, len(keys))
+			}
+			e, found := c.snap.Get(k)
+			off, inModel := c.model[string(k)]
+			if found != inModel || found && e.Off != off {
+				t.Fatalf("clone %d: Get(%x) = %v %d, model %v %d", ci, k, found, e.Off, inModel, off)
+			}
 		}
 	}
 }
