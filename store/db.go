@@ -72,6 +72,7 @@ type DB struct {
 	// checkpointer.
 	ckptMu   sync.Mutex
 	ckptKick chan struct{}
+	dirKick  chan struct{} // wakes the leaf directory builder (dir.go)
 	stop     chan struct{}
 	bg       sync.WaitGroup
 
@@ -115,7 +116,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 		o.Flush = m
 	}
-	db := &DB{opts: o, path: path, log: o.Logger, stop: make(chan struct{}), ckptKick: make(chan struct{}, 1)}
+	db := &DB{opts: o, path: path, log: o.Logger, stop: make(chan struct{}), ckptKick: make(chan struct{}, 1), dirKick: make(chan struct{}, 1)}
 	if db.log == nil {
 		db.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,6 +168,10 @@ func Open(path string, opts *Options) (*DB, error) {
 		db.bg.Add(1)
 		go db.checkpointer()
 	}
+	db.vers.installed = db.kickDirs
+	db.bg.Add(1)
+	go db.dirBuilder()
+	db.kickDirs()
 	db.log.Info("daxkv: opened", "path", path, "mode", db.mode, "flush", db.p.Mode().String(),
 		"clean", db.stats.cleanOpen.Load(), "recovered_ops", db.stats.recoveredOps.Load(), "took", time.Since(start))
 	return db, nil

@@ -39,11 +39,11 @@ func (db *DB) lookupLive(v *version, id uint32, key []byte) ([]byte, error) {
 		}
 	}
 	root, _ := v.root(id)
-	return db.treeLookup(root, key)
+	return db.treeLookup(v, root, key)
 }
 
-func (db *DB) treeLookup(root int64, key []byte) ([]byte, error) {
-	val, ok, err := db.tree.Get(root, key)
+func (db *DB) treeLookup(v *version, root int64, key []byte) ([]byte, error) {
+	val, ok, err := db.treeGet(v, root, key)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (vw *View) Get(key []byte) ([]byte, error) {
 			}
 		}
 		var err error
-		out, err = vw.db.treeLookup(vw.root, key)
+		out, err = vw.db.treeLookup(vw.v, vw.root, key)
 		return err
 	})
 	return out, err

@@ -15,8 +15,19 @@ import (
 
 // shmDir returns a fresh directory on tmpfs when the machine has one (the
 // emulated-pmem mode), else a temporary directory.
+// shmDir is a fresh directory for a test region: under $DAXKV_TEST_DIR
+// when set (a DAX mount, or a tmpfs mounted with huge=always), else under
+// /dev/shm, else the test's temporary directory.
 func shmDir(t testing.TB) string {
 	t.Helper()
+	if base := os.Getenv("DAXKV_TEST_DIR"); base != "" {
+		d, err := os.MkdirTemp(base, "daxkv-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		d, err := os.MkdirTemp("/dev/shm", "daxkv-test-")
 		if err == nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/daxkv/daxkv/store/internal/btree"
 	"github.com/daxkv/daxkv/store/internal/format"
 	"github.com/daxkv/daxkv/store/internal/memtable"
 	"github.com/daxkv/daxkv/store/internal/wal"
@@ -26,6 +27,10 @@ type version struct {
 	upTo   wal.Position               // where the WAL stood when frozen was frozen
 
 	garbage garbage // released when this version is reaped
+
+	// dirs are leaf directories of some of cat's roots (dir.go), added
+	// after the version is published.
+	dirs atomic.Pointer[[]*btree.Dir]
 }
 
 // garbage is what became unreachable when a version was superseded.
@@ -55,6 +60,9 @@ type versionSet struct {
 	mu      sync.Mutex
 	live    []*version // oldest first; the last is current
 	release func(*garbage)
+	// installed, when set, is called after each install (it wakes the
+	// leaf directory builder).
+	installed func()
 }
 
 func (s *versionSet) init(v *version, release func(*garbage)) {
@@ -90,10 +98,14 @@ func (s *versionSet) install(next *version, g garbage) {
 	s.mu.Lock()
 	old := s.cur.Load()
 	old.garbage = g
+	next.inheritDirs(old)
 	s.live = append(s.live, next)
 	s.cur.Store(next)
 	s.mu.Unlock()
 	s.unref(old)
+	if s.installed != nil {
+		s.installed()
+	}
 }
 
 // reap releases garbage of dead versions, oldest first, stopping at the

@@ -232,6 +232,10 @@ func (e *env) verify(tr *Tree, root int64, m model) {
 	if i != len(keys) {
 		e.tb.Fatalf("iter: %d keys, want %d", i, len(keys))
 	}
+	dir, err := tr.BuildDir(root)
+	if err != nil {
+		e.tb.Fatalf("BuildDir: %v", err)
+	}
 	for j := 0; j < 50; j++ {
 		var k []byte
 		if len(keys) > 0 && j%2 == 0 {
@@ -246,6 +250,11 @@ func (e *env) verify(tr *Tree, root int64, m model) {
 		want, wantOK := m[string(k)]
 		if ok != wantOK || (ok && !bytes.Equal(e.bytesOf(v), want)) {
 			e.tb.Fatalf("Get(%s) = %v, %v; want present %v", keyString(k), len(e.bytesOf(v)), ok, wantOK)
+		}
+		// The directory routes every key to the leaf the descent reaches.
+		dv, dok, err := tr.GetDir(dir, k)
+		if err != nil || dok != ok || (ok && !bytes.Equal(e.bytesOf(dv), want)) {
+			e.tb.Fatalf("GetDir(%s) = %v, %v, %v; Get found %v", keyString(k), len(e.bytesOf(dv)), dok, err, ok)
 		}
 		// SeekGE lands on the first model key >= k.
 		idx, _ := slices.BinarySearch(keys, string(k))

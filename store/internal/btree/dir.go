@@ -1,0 +1,178 @@
+package btree
+
+import (
+	"bytes"
+	"runtime"
+	"encoding/binary"
+)
+
+// Dir is a DRAM copy of one tree's routing: the lower bound and offset of
+// every leaf, in key order. A point lookup through it binary-searches a
+// dense array that stays in the CPU caches and then reads a single node,
+// where a descent reads one node per level, each a cache and TLB miss on
+// the mapping. This is the FPTree arrangement (inner nodes in DRAM, leaves
+// in persistent memory) kept as a cache: the tree on media stays complete
+// and a missing or stale Dir only costs speed, never correctness.
+//
+// A Dir describes the tree exactly as it was at root; trees never change in
+// place, so it stays right for as long as that root is allocated. Callers
+// must use it only with the root it was built from (Root).
+type Dir struct {
+	root   int64
+	prefix []uint64 // 8-byte big-endian prefix of each leaf's lower bound
+	leaf   []int64  // leaf offsets
+	lowEnd []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
+	lows   []byte
+}
+
+// Root is the root the directory was built from.
+func (d *Dir) Root() int64 { return d.root }
+
+// Leaves is the number of leaves.
+func (d *Dir) Leaves() int { return len(d.leaf) }
+
+// Bytes is the DRAM the directory holds.
+func (d *Dir) Bytes() int64 {
+	return int64(cap(d.prefix)*8 + cap(d.leaf)*8 + cap(d.lowEnd)*4 + cap(d.lows))
+}
+
+func dirPrefix(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.BigEndian.Uint64(k)
+	}
+	var b [8]byte
+	copy(b[:], k)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func (d *Dir) low(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = d.lowEnd[i-1]
+	}
+	return d.lows[start:d.lowEnd[i]]
+}
+
+func (d *Dir) add(low []byte, leaf int64) {
+	d.prefix = append(d.prefix, dirPrefix(low))
+	d.leaf = append(d.leaf, leaf)
+	d.lows = append(d.lows, low...)
+	d.lowEnd = append(d.lowEnd, uint32(len(d.lows)))
+}
+
+// find returns the leaf that may hold key: the last one whose lower bound
+// is <= key. The first leaf's bound is empty, below every key.
+func (d *Dir) find(key []byte) int64 {
+	kp := dirPrefix(key)
+	// Bisect on prefixes alone, then settle ties on the key bytes.
+	lo, hi := 0, len(d.prefix)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if d.prefix[m] <= kp {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	i := lo - 1 // last bound with prefix <= kp
+	for i > 0 && d.prefix[i] == kp && bytes.Compare(d.low(i), key) > 0 {
+		i--
+	}
+	return d.leaf[max(i, 0)]
+}
+
+// BuildDir reads the internal nodes of the tree at root (never its leaves)
+// and returns its directory. The caller keeps root allocated meanwhile.
+func (t *Tree) BuildDir(root int64) (*Dir, error) {
+	d := &Dir{root: root}
+	if root == 0 {
+		return d, nil
+	}
+	n, err := t.readNode(root, -1)
+	if err != nil {
+		return nil, err
+	}
+	if n.leaf() {
+		d.add(nil, root)
+		return d, nil
+	}
+	if err := t.dirVisit(d, n, nil); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// dirVisit adds the leaves under internal node n, whose own lower bound is
+// lo, in key order.
+func (t *Tree) dirVisit(d *Dir, n node, lo []byte) error {
+	for i := 0; i < n.count; i++ {
+		low := lo
+		if i > 0 {
+			k, err := n.key(i)
+			if err != nil {
+				return err
+			}
+			low = k
+		}
+		c, err := n.child(i)
+		if err != nil {
+			return err
+		}
+		if n.level == 1 {
+			d.add(low, c)
+			continue
+		}
+		cn, err := t.readNode(c, n.level-1)
+		if err != nil {
+			return err
+		}
+		if err := t.dirVisit(d, cn, low); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetDir is Get through a directory of the tree at d.Root(): one node read.
+func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
+	if err := checkKey(key); err != nil {
+		return Value{}, false, err
+	}
+	if d.root == 0 {
+		return Value{}, false, nil
+	}
+	off := d.find(key)
+	t.warm(off)
+	n, err := t.readNode(off, 0)
+	if err != nil {
+		return Value{}, false, err
+	}
+	i, ok, err := n.search(key)
+	if err != nil || !ok {
+		return Value{}, false, err
+	}
+	v, err := n.value(i)
+	if err != nil {
+		return Value{}, false, err
+	}
+	return v, true, nil
+}
+
+// warmLines is how much of a node's head warm touches: the header and the
+// slot array of a leaf of small entries.
+const warmLines = 6
+
+// warm loads one byte from each of the first lines of the node at off, so
+// their cache misses overlap instead of following one another down a
+// binary search.
+func (t *Tree) warm(off int64) {
+	if off <= 0 || off > int64(len(t.mem))-NodeSize {
+		return // readNode reports it
+	}
+	b := t.mem[off : off+warmLines*64]
+	var x byte
+	for i := 0; i < len(b); i += 64 {
+		x |= b[i]
+	}
+	runtime.KeepAlive(x) // or the unused loads are compiled away
+}
