@@ -150,6 +150,9 @@ func (vw *View) Scan(start, end []byte, fn func(key, value []byte) error) error 
 	return vw.db.guard(func() error {
 		it := vw.newMergeIter()
 		defer it.close()
+		if len(it.mems) == 0 {
+			return it.scanTree(start, end, fn)
+		}
 		for ok := it.seek(start); ok; ok = it.next() {
 			k := it.key()
 			if end != nil && bytes.Compare(k, end) >= 0 {
@@ -197,6 +200,36 @@ func (m *mergeIter) close() {
 	}
 }
 
+// scanTree is Scan when the memtables are empty (the common case right
+// after a checkpoint): the tree alone, no merging, no tombstones.
+func (m *mergeIter) scanTree(start, end []byte, fn func(key, value []byte) error) error {
+	t := m.tree
+	var ok bool
+	if start == nil {
+		ok = t.First()
+	} else {
+		ok = t.SeekGE(start)
+	}
+	for ; ok; ok = t.Next() {
+		k := t.Key()
+		if end != nil && bytes.Compare(k, end) >= 0 {
+			break
+		}
+		val, inline := t.Inline()
+		if !inline {
+			v := t.Value()
+			var err error
+			if val, err = m.db.extValue(v.Ext, v.Len, k); err != nil {
+				return err
+			}
+		}
+		if err := fn(k, val); err != nil {
+			return err
+		}
+	}
+	return t.Err()
+}
+
 func (m *mergeIter) seek(start []byte) bool {
 	for _, it := range m.mems {
 		if start == nil {
@@ -218,22 +251,8 @@ func (m *mergeIter) next() bool {
 	if !m.valid {
 		return false
 	}
-	if len(m.mems) == 0 {
-		// Only the tree: no merging, no tombstones (the common case right
-		// after a checkpoint).
-		m.tree.Next()
-		return m.fromTree()
-	}
 	m.skip(m.curKey)
 	return m.settle()
-}
-
-func (m *mergeIter) fromTree() bool {
-	m.valid = m.tree.Valid()
-	if m.valid {
-		m.curKey, m.src, m.tv = m.tree.Key(), 0, m.tree.Value()
-	}
-	return m.valid
 }
 
 // skip advances every source positioned at key k.

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// TestScanTreeOnly covers Scan's tree-only path (empty memtables right
+// after a checkpoint): bounds, inline and extent values, and an error from
+// the callback.
+func TestScanTreeOnly(t *testing.T) {
+	db, _ := openTest(t, 16<<20)
+	val := func(i int) []byte {
+		if i%7 == 0 {
+			return bytes.Repeat([]byte{byte(i)}, 1000+i) // an extent value
+		}
+		return []byte(fmt.Sprint(i))
+	}
+	key := func(i int) string { return fmt.Sprintf("k%04d", i) }
+	const n = 2000
+	for i := 0; i < n; i += 100 {
+		must(t, db.Update(func(tx *Tx) error {
+			for j := i; j < i+100; j++ {
+				if err := tx.Put([]byte(key(j)), val(j)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	must(t, db.checkpoint())
+	scan := func(start, end string) ([]string, error) {
+		var keys []string
+		var b, e []byte
+		if start != "" {
+			b = []byte(start)
+		}
+		if end != "" {
+			e = []byte(end)
+		}
+		err := db.View(func(v *View) error {
+			if v.active != nil && v.active.Len() > 0 || v.frozen != nil && v.frozen.Len() > 0 {
+				return errors.New("memtables not empty after a checkpoint")
+			}
+			return v.Scan(b, e, func(k, got []byte) error {
+				var i int
+				if _, err := fmt.Sscanf(string(k), "k%d", &i); err != nil {
+					return err
+				}
+				if !bytes.Equal(got, val(i)) {
+					return fmt.Errorf("key %s: value of %d bytes, want %d", k, len(got), len(val(i)))
+				}
+				keys = append(keys, string(k))
+				return nil
+			})
+		})
+		return keys, err
+	}
+	want := func(lo, hi int) []string {
+		var ks []string
+		for i := lo; i < hi; i++ {
+			ks = append(ks, key(i))
+		}
+		return ks
+	}
+	for _, c := range []struct {
+		start, end string
+		lo, hi     int
+	}{
+		{"", "", 0, n},
+		{"k0098", "k0103", 98, 103},
+		{"k0098a", "k0103", 99, 103},
+		{"", "k0010", 0, 10},
+		{"k1990", "", 1990, n},
+		{"k9", "", 0, 0},
+		{"k0500", "k0500", 0, 0},
+	} {
+		got, err := scan(c.start, c.end)
+		if err != nil || !slices.Equal(got, want(c.lo, c.hi)) {
+			t.Errorf("Scan(%q, %q): %d keys %v, want %d keys", c.start, c.end, len(got), err, c.hi-c.lo)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err := db.View(func(v *View) error {
+		return v.Scan(nil, nil, func([]byte, []byte) error {
+			if calls++; calls == 10 {
+				return stop
+			}
+			return nil
+		})
+	})
+	if !errors.Is(err, stop) || calls != 10 {
+		t.Fatalf("scan stop: %d calls, %v", calls, err)
+	}
+}
