@@ -61,7 +61,7 @@ type Tree struct {
 	mem      []byte
 	ext      Extents
 	p        flush.Persister
-	verified bitset // nodes (by offset/NodeSize) whose CRC has been checked
+	verified bitset // nodes (by offset/NodeSize) whose CRC has been checked, or that it wrote
 }
 
 // New returns a Tree over mem, the whole mapped region (node and extent
@@ -139,11 +139,5 @@ func (s *bitset) has(i int64) bool {
 func (s *bitset) set(i int64) {
 	if i>>6 < int64(len(s.w)) {
 		s.w[i>>6].Or(1 << (i & 63))
-	}
-}
-
-func (s *bitset) clear(i int64) {
-	if i>>6 < int64(len(s.w)) {
-		s.w[i>>6].And(^uint64(1 << (i & 63)))
 	}
 }

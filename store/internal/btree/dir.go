@@ -2,8 +2,8 @@ package btree
 
 import (
 	"bytes"
-	"runtime"
 	"encoding/binary"
+	"runtime"
 )
 
 // Dir is a DRAM copy of one tree's routing: the lower bound and offset of
