@@ -16,8 +16,12 @@ fi
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$out"
 # Writes and reads, one goroutine, durable, 16-byte keys, 100-byte values.
-go test -run='^$' -bench='^Benchmark(Put|PutParallel)$' -benchtime=1000000x -count="$count" ./store/ | tee -a "$out"
+go test -run='^$' -bench='^Benchmark(Put|PutLatency|PutParallel)$' -benchtime=1000000x -count="$count" ./store/ | tee -a "$out"
+# Sustained: 4M random puts, bounded by the checkpoints that keep up.
+go test -run='^$' -bench='^BenchmarkPut$' -benchtime=4000000x -count=2 ./store/ | sed 's/BenchmarkPut-/BenchmarkPut4M-/' | tee -a "$out"
 go test -run='^$' -bench='^Benchmark(GetRandom|ViewGetRandom)$' -benchtime=2000000x -count="$count" ./store/ | tee -a "$out"
+# The floor under a random Get: one dependent cold cache line of the region.
+go test -run='^$' -bench='^BenchmarkRandomLineRead$' -benchtime=5000000x -count=3 ./store/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkScan$' -benchtime=20x -count="$count" ./store/ | tee -a "$out"
 go test -run='^$' -bench='^Benchmark(OpenClean|RecoverFullWAL)$' -benchtime=10x -count="$count" ./store/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkHeapPerKey$' -benchtime=1x -count=1 ./store/ | tee -a "$out"
