@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/daxkv/daxkv/internal/errs"
@@ -589,10 +590,27 @@ func (a *applier) write(top *dnode, gen uint64) error {
 	}
 	buf := make([]byte, NodeSize)
 	for _, d := range a.nodes[first:] {
+		if d.level == 0 {
+			touchItems(d.items)
+		}
 		d.encode(buf, gen, d.off)
 		a.writeNode(d.off, buf)
 	}
 	return nil
+}
+
+// touchItems is touchValues for a leaf about to be encoded.
+func touchItems(items []item) {
+	var x byte
+	for i := range items {
+		if k := items[i].key; len(k) > 0 {
+			x |= k[0]
+		}
+		if v := items[i].val.Inline; len(v) > 0 {
+			x |= v[0] | v[len(v)-1]
+		}
+	}
+	runtime.KeepAlive(x)
 }
 
 // allocNode allocates a node extent and checks what the allocator gave.
