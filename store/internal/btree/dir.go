@@ -147,15 +147,7 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	if err != nil {
 		return Value{}, false, err
 	}
-	i, ok, err := n.search(key)
-	if err != nil || !ok {
-		return Value{}, false, err
-	}
-	v, err := n.value(i)
-	if err != nil {
-		return Value{}, false, err
-	}
-	return v, true, nil
+	return n.lookup(key)
 }
 
 // warmLines is how much of a node's head warm touches: the header and the

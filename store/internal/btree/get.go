@@ -27,6 +27,11 @@ func (t *Tree) Get(root int64, key []byte) (Value, bool, error) {
 			return Value{}, false, err
 		}
 	}
+	return n.lookup(key)
+}
+
+// lookup finds key in leaf n.
+func (n *node) lookup(key []byte) (Value, bool, error) {
 	i, ok, err := n.search(key)
 	if err != nil || !ok {
 		return Value{}, false, err
