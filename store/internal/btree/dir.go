@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"runtime"
+	"sort"
 )
 
 // Dir is a DRAM copy of one tree's routing: the lower bound and offset of
@@ -20,10 +21,14 @@ import (
 type Dir struct {
 	root   int64
 	prefix []uint64 // 8-byte big-endian prefix of each leaf's lower bound
+	sample []uint64 // prefix[0], prefix[dirBlock], prefix[2*dirBlock], ...
 	leaf   []int64  // leaf offsets
 	lowEnd []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
 	lows   []byte
 }
+
+// dirBlock is how many prefixes find scans after bisecting the samples.
+const dirBlock = 32
 
 // Root is the root the directory was built from.
 func (d *Dir) Root() int64 { return d.root }
@@ -33,7 +38,7 @@ func (d *Dir) Leaves() int { return len(d.leaf) }
 
 // Bytes is the DRAM the directory holds.
 func (d *Dir) Bytes() int64 {
-	return int64(cap(d.prefix)*8 + cap(d.leaf)*8 + cap(d.lowEnd)*4 + cap(d.lows))
+	return int64(cap(d.prefix)*8 + cap(d.sample)*8 + cap(d.leaf)*8 + cap(d.lowEnd)*4 + cap(d.lows))
 }
 
 func dirPrefix(k []byte) uint64 {
@@ -54,7 +59,11 @@ func (d *Dir) low(i int) []byte {
 }
 
 func (d *Dir) add(low []byte, leaf int64) {
-	d.prefix = append(d.prefix, dirPrefix(low))
+	p := dirPrefix(low)
+	if len(d.prefix)%dirBlock == 0 {
+		d.sample = append(d.sample, p)
+	}
+	d.prefix = append(d.prefix, p)
 	d.leaf = append(d.leaf, leaf)
 	d.lows = append(d.lows, low...)
 	d.lowEnd = append(d.lowEnd, uint32(len(d.lows)))
@@ -64,21 +73,37 @@ func (d *Dir) add(low []byte, leaf int64) {
 // is <= key. The first leaf's bound is empty, below every key.
 func (d *Dir) find(key []byte) int64 {
 	kp := dirPrefix(key)
-	// Bisect on prefixes alone, then settle ties on the key bytes.
-	lo, hi := 0, len(d.prefix)
+	// Bisect the samples (every dirBlock-th prefix, a few KiB that stay in
+	// L1), then count inside one block: a dozen well-predicted steps
+	// instead of a bisection's twenty mispredicted ones over the whole
+	// array. Ties on the prefix are settled on the key bytes after.
+	lo, hi := 0, len(d.sample)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if d.prefix[m] <= kp {
+		if d.sample[m] <= kp {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	i := lo - 1 // last bound with prefix <= kp
-	for i > 0 && d.prefix[i] == kp && bytes.Compare(d.low(i), key) > 0 {
-		i--
+	// Blocks before lo-1 hold only prefixes <= kp, blocks from lo on only
+	// greater ones: the last prefix <= kp is in block lo-1.
+	start := max(lo-1, 0) * dirBlock
+	ub := start
+	for _, p := range d.prefix[start:min(start+dirBlock, len(d.prefix))] {
+		if p <= kp {
+			ub++
+		}
 	}
-	return d.leaf[max(i, 0)]
+	if ub == 0 || d.prefix[ub-1] != kp {
+		return d.leaf[max(ub-1, 0)] // no tie: the last bound below
+	}
+	// Bounds sharing key's prefix (keys like "00000000123" share all 8
+	// bytes) are settled by bisecting their key bytes: the last bound
+	// <= key among them, else the last bound below them.
+	tie := sort.Search(ub, func(i int) bool { return d.prefix[i] >= kp })
+	n := sort.Search(ub-tie, func(j int) bool { return bytes.Compare(d.low(tie+j), key) > 0 })
+	return d.leaf[max(tie+n-1, 0)]
 }
 
 // BuildDir reads the internal nodes of the tree at root (never its leaves)

@@ -3,6 +3,7 @@ package memtable
 import (
 	"bytes"
 	"encoding/binary"
+	"sort"
 	"sync/atomic"
 	"unsafe"
 )
@@ -139,36 +140,35 @@ func makeProbe(k []byte) probeKey { return probeKey{prefix: keyPrefix(k), key: k
 // lowerBound is the first slot of l whose key is >= k. It counts the
 // smaller prefixes over the whole array rather than bisecting: the loads
 // are independent, so a cold leaf costs one round of parallel misses
-// instead of a chain of dependent ones. Only a tie on the prefix compares
-// key bytes.
+// instead of a chain of dependent ones. Only keys that tie on the prefix
+// compare key bytes, bisecting the tie.
 func (t *tree) lowerBound(l *leaf, k *probeKey) int {
-	i := countLess(l.prefix[:l.n], k.prefix)
-	for i < l.n && l.prefix[i] == k.prefix && bytes.Compare(t.arena.key(l.slots[i].key), k.key) < 0 {
-		i++
-	}
-	return i
+	lt, le := countPrefix(l.prefix[:l.n], k.prefix)
+	return lt + sort.Search(le-lt, func(j int) bool {
+		return bytes.Compare(t.arena.key(l.slots[lt+j].key), k.key) >= 0
+	})
 }
 
-// countLess counts the elements of sorted p below x.
-func countLess(p []uint64, x uint64) int {
-	n := 0
+// countPrefix counts the elements of sorted p below x, and up to x.
+func countPrefix(p []uint64, x uint64) (lt, le int) {
 	for _, v := range p {
 		if v < x {
-			n++
+			lt++
+		}
+		if v <= x {
+			le++
 		}
 	}
-	return n
+	return lt, le
 }
 
 // child is the index of the child of in that may hold k: the number of
 // separators <= k (counted like lowerBound).
 func (t *tree) child(in *inner, k *probeKey) int {
-	n := in.n - 1
-	i := countLess(in.prefix[:n], k.prefix)
-	for i < n && in.prefix[i] == k.prefix && bytes.Compare(t.arena.key(in.sep[i]), k.key) <= 0 {
-		i++
-	}
-	return i
+	lt, le := countPrefix(in.prefix[:in.n-1], k.prefix)
+	return lt + sort.Search(le-lt, func(j int) bool {
+		return bytes.Compare(t.arena.key(in.sep[lt+j]), k.key) > 0
+	})
 }
 
 // lessProbe reports whether k sorts before the stored key (p, r).
