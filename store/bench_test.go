@@ -178,6 +178,54 @@ func BenchmarkViewGetRandom(b *testing.B) {
 	})
 }
 
+// decimalKey is key i the way daxkv bench (and pmemkv-bench) make them:
+// zero-padded decimal, so every key shares its first 8 bytes with the
+// others and prefix shortcuts never decide.
+func decimalKey(buf []byte, i uint64) []byte {
+	for p := 15; p >= 0; p-- {
+		buf[p] = byte('0' + i%10)
+		i /= 10
+	}
+	return buf[:16]
+}
+
+// BenchmarkGetRandomDecimal is BenchmarkGetRandom on decimal keys.
+func BenchmarkGetRandomDecimal(b *testing.B) {
+	path := filepath.Join(shmDir(b), "decimal.region")
+	db, err := Open(path, &Options{Size: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	const n = 1_000_000
+	val := make([]byte, 100)
+	var kb [16]byte
+	for i := uint64(0); i < n; i += 1000 {
+		err := db.Update(func(tx *Tx) error {
+			for j := i; j < i+1000; j++ {
+				if err := tx.Put(decimalKey(kb[:], j), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.checkpoint(); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.Get(decimalKey(kb[:], rng.Uint64N(n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkScan reports keys/s over the whole 1M-key store.
 func BenchmarkScan(b *testing.B) {
 	db := loadedDB(b)

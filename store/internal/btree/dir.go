@@ -19,8 +19,13 @@ import (
 // place, so it stays right for as long as that root is allocated. Callers
 // must use it only with the root it was built from (Root).
 type Dir struct {
-	root   int64
-	prefix []uint64 // 8-byte big-endian prefix of each leaf's lower bound
+	root int64
+	// common is the prefix every lower bound but the first (empty) one
+	// shares; prefix holds the 8 bytes after it. Keys such as
+	// "0000000000123456" or "user1234..." would otherwise all tie on
+	// their first 8 bytes.
+	common []byte
+	prefix []uint64 // 8-byte big-endian prefix of each bound after common
 	sample []uint64 // prefix[0], prefix[dirBlock], prefix[2*dirBlock], ...
 	leaf   []int64  // leaf offsets
 	lowEnd []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
@@ -38,7 +43,7 @@ func (d *Dir) Leaves() int { return len(d.leaf) }
 
 // Bytes is the DRAM the directory holds.
 func (d *Dir) Bytes() int64 {
-	return int64(cap(d.prefix)*8 + cap(d.sample)*8 + cap(d.leaf)*8 + cap(d.lowEnd)*4 + cap(d.lows))
+	return int64(len(d.common) + cap(d.prefix)*8 + cap(d.sample)*8 + cap(d.leaf)*8 + cap(d.lowEnd)*4 + cap(d.lows))
 }
 
 func dirPrefix(k []byte) uint64 {
@@ -59,20 +64,48 @@ func (d *Dir) low(i int) []byte {
 }
 
 func (d *Dir) add(low []byte, leaf int64) {
-	p := dirPrefix(low)
-	if len(d.prefix)%dirBlock == 0 {
-		d.sample = append(d.sample, p)
-	}
-	d.prefix = append(d.prefix, p)
 	d.leaf = append(d.leaf, leaf)
 	d.lows = append(d.lows, low...)
 	d.lowEnd = append(d.lowEnd, uint32(len(d.lows)))
 }
 
+// index computes common, the prefixes and the samples once every bound
+// is in.
+func (d *Dir) index() {
+	if len(d.leaf) > 1 {
+		d.common = d.low(1)
+		for i := 2; i < len(d.leaf) && len(d.common) > 0; i++ {
+			low := d.low(i)
+			n := 0
+			for n < len(d.common) && n < len(low) && d.common[n] == low[n] {
+				n++
+			}
+			d.common = d.common[:n]
+		}
+		d.common = bytes.Clone(d.common)
+	}
+	d.prefix = make([]uint64, len(d.leaf))
+	for i := range d.prefix {
+		if low := d.low(i); len(low) > len(d.common) {
+			d.prefix[i] = dirPrefix(low[len(d.common):])
+		}
+		if i%dirBlock == 0 {
+			d.sample = append(d.sample, d.prefix[i])
+		}
+	}
+}
+
 // find returns the leaf that may hold key: the last one whose lower bound
 // is <= key. The first leaf's bound is empty, below every key.
 func (d *Dir) find(key []byte) int64 {
-	kp := dirPrefix(key)
+	if !bytes.HasPrefix(key, d.common) {
+		// Every bound but the first starts with common.
+		if bytes.Compare(key, d.common) < 0 {
+			return d.leaf[0]
+		}
+		return d.leaf[len(d.leaf)-1]
+	}
+	kp := dirPrefix(key[len(d.common):])
 	// Bisect the samples (every dirBlock-th prefix, a few KiB that stay in
 	// L1), then count inside one block: a dozen well-predicted steps
 	// instead of a bisection's twenty mispredicted ones over the whole
@@ -119,11 +152,10 @@ func (t *Tree) BuildDir(root int64) (*Dir, error) {
 	}
 	if n.leaf() {
 		d.add(nil, root)
-		return d, nil
-	}
-	if err := t.dirVisit(d, n, nil); err != nil {
+	} else if err := t.dirVisit(d, n, nil); err != nil {
 		return nil, err
 	}
+	d.index()
 	return d, nil
 }
 
@@ -175,13 +207,15 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	return n.lookup(key)
 }
 
-// warmLines is how much of a node's head warm touches: the header and the
-// slot array of a leaf of small entries.
-const warmLines = 6
+// warmLines is how much of a node warm touches: all of it. The header and
+// slots alone (6 lines) did as well for keys whose 4-byte slot prefixes
+// differ, but keys that share them ("0000000000123456") make the search
+// read a key from the heap at every step, and those misses then overlap
+// too (decimal keys: 1.33-1.60 -> 0.97-1.28 µs a Get).
+const warmLines = NodeSize / 64
 
-// warm loads one byte from each of the first lines of the node at off, so
-// their cache misses overlap instead of following one another down a
-// binary search.
+// warm loads one byte from each line of the node at off, so their cache
+// misses overlap instead of following one another down a binary search.
 func (t *Tree) warm(off int64) {
 	if off <= 0 || off > int64(len(t.mem))-NodeSize {
 		return // readNode reports it

@@ -64,3 +64,45 @@ func TestPatchLeaf(t *testing.T) {
 		}
 	}
 }
+
+// TestDirCommonPrefix builds a tree whose separators all share a long
+// prefix while its first and last leaves also hold keys without it, and
+// reads every key (and some absent ones) through the directory.
+func TestDirCommonPrefix(t *testing.T) {
+	e := newEnv(t, 64<<20, false)
+	m := model{}
+	var keys []string
+	for _, k := range []string{"a1", "b2", "m", "m00000", "z9", "zz"} {
+		keys = append(keys, k)
+	}
+	for i := 0; i < 3000; i++ {
+		keys = append(keys, fmt.Sprintf("m%010d", i*7))
+	}
+	slices.Sort(keys)
+	var muts []Mutation
+	for _, k := range keys {
+		v := []byte("v-" + k)
+		muts = append(muts, Mutation{Key: []byte(k), Value: e.value(v)})
+		m[k] = v
+	}
+	root, _ := e.apply(0, muts)
+	d, err := e.tr.BuildDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Leaves() < 3 || !bytes.HasPrefix(d.common, []byte("m0000")) {
+		t.Fatalf("%d leaves, common prefix %q: the test wants many leaves under a long common prefix", d.Leaves(), d.common)
+	}
+	t.Logf("common %q, %d leaves, last low %q", d.common, d.Leaves(), d.low(d.Leaves()-1))
+	probes := append([]string{"", "0", "a", "m0", "m0000000000", "m9", "n", "z", "zzz", "\xff"}, keys...)
+	for _, k := range probes {
+		if k == "" {
+			continue
+		}
+		v, ok, err := e.tr.GetDir(d, []byte(k))
+		want, wantOK := m[k]
+		if err != nil || ok != wantOK || (ok && !bytes.Equal(e.bytesOf(v), want)) {
+			t.Fatalf("GetDir(%q) = %q, %v, %v; want %q, %v", k, e.bytesOf(v), ok, err, want, wantOK)
+		}
+	}
+}
