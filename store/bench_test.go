@@ -128,13 +128,16 @@ func loadedDB(b *testing.B) *DB {
 
 // loadKeys writes keys 0..n-1 (100-byte values) in batches of 1000 and
 // checkpoints them into the tree.
-func loadKeys(b *testing.B, db *DB, n uint64) {
+func loadKeys(b *testing.B, db *DB, n uint64) { loadKeysWith(b, db, n, benchKey) }
+
+// loadKeysWith is loadKeys with keys made by key.
+func loadKeysWith(b *testing.B, db *DB, n uint64, key func(buf []byte, i uint64) []byte) {
 	val := make([]byte, 100)
 	var kb [16]byte
 	for i := uint64(0); i < n; i += 1000 {
 		err := db.Update(func(tx *Tx) error {
 			for j := i; j < min(i+1000, n); j++ {
-				if err := tx.Put(benchKey(kb[:], j), val); err != nil {
+				if err := tx.Put(key(kb[:], j), val); err != nil {
 					return err
 				}
 			}
@@ -198,24 +201,8 @@ func BenchmarkGetRandomDecimal(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = db.Close() })
 	const n = 1_000_000
-	val := make([]byte, 100)
+	loadKeysWith(b, db, n, decimalKey)
 	var kb [16]byte
-	for i := uint64(0); i < n; i += 1000 {
-		err := db.Update(func(tx *Tx) error {
-			for j := i; j < i+1000; j++ {
-				if err := tx.Put(decimalKey(kb[:], j), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := db.checkpoint(); err != nil {
-		b.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	b.ResetTimer()
