@@ -71,10 +71,7 @@ func TestPatchLeaf(t *testing.T) {
 func TestDirCommonPrefix(t *testing.T) {
 	e := newEnv(t, 64<<20, false)
 	m := model{}
-	var keys []string
-	for _, k := range []string{"a1", "b2", "m", "m00000", "z9", "zz"} {
-		keys = append(keys, k)
-	}
+	keys := []string{"a1", "b2", "m", "m00000", "z9", "zz"}
 	for i := 0; i < 3000; i++ {
 		keys = append(keys, fmt.Sprintf("m%010d", i*7))
 	}
