@@ -448,7 +448,11 @@ func (db *DB) load() error {
 		// The recovery walk filled the reverse map on the way.
 		db.rmap.cur.Store(&reverseMap{gen: cat.Gen, m: walk.rmap})
 	}
-	db.tree = btree.New(db.mem, db.alloc, db.p)
+	var ext btree.Extents = db.alloc
+	if db.opts.extents != nil {
+		ext = db.opts.extents(db.alloc)
+	}
+	db.tree = btree.New(db.mem, ext, db.p)
 	if slot.AllocOff != 0 && !db.opts.ReadOnly {
 		// The image is consumed: commit a slot without it before anything
 		// can reuse its space, so a crash from here on rebuilds by walking.

@@ -3,7 +3,9 @@ package store
 import (
 	"log/slog"
 
+	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/store/internal/btree"
 )
 
 // Options configure Open. A nil *Options means all defaults.
@@ -35,4 +37,7 @@ type Options struct {
 	// manualCheckpoints disables the background checkpointer, so crash
 	// simulation knows which goroutine issues every fence.
 	manualCheckpoints bool
+	// extents, when set, wraps the allocator the tree uses (tests that
+	// fail allocations); set at Open, before any background goroutine.
+	extents func(*alloc.Allocator) btree.Extents
 }

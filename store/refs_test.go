@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -476,9 +477,14 @@ func (f *failingExtents) Alloc(n, align int64) (int64, error) {
 // leave the allocator exactly as before (Check), the data readable and
 // writable, and the retry must commit everything.
 func TestCheckpointAllOrNothing(t *testing.T) {
-	db, path := openTest(t, 32<<20)
-	fe := &failingExtents{Allocator: db.alloc}
-	db.tree = btree.New(db.mem, fe, db.p)
+	var fe *failingExtents
+	path := filepath.Join(shmDir(t), "r.region")
+	db, err := Open(path, &Options{Size: 32 << 20, extents: func(a *alloc.Allocator) btree.Extents {
+		fe = &failingExtents{Allocator: a}
+		return fe
+	}})
+	must(t, err)
+	t.Cleanup(func() { _ = db.Close() })
 	models := map[string]kvModel{MainBranch: {}}
 	val := func(i, round int) []byte { return bytes.Repeat([]byte{byte(i + round)}, (i*37+round)%400) }
 	write := func(round int) {
@@ -542,7 +548,7 @@ func TestCheckpointAllOrNothing(t *testing.T) {
 		checkClean(t, db)
 	}
 	must(t, db.Close())
-	db, err := Open(path, nil)
+	db, err = Open(path, nil)
 	must(t, err)
 	defer db.Close()
 	checkRefs(t, db, models)
