@@ -33,19 +33,14 @@ type item struct {
 
 // dnode is a node this Apply writes.
 type dnode struct {
-	level   int
-	items   []item
-	off     int64 // assigned once allocated
-	written bool  // a patched leaf, allocated and written already (patch.go)
+	level int
+	items []item
+	off   int64 // assigned once allocated
 }
 
 // minFill is the fill below which a rewritten run of nodes absorbs a clean
 // neighbour (see descend).
 const minFill = nodeCap / 4
-
-// splitFill is how full leaves are made when some must be split: random
-// inserts then find room in them for a few checkpoints more.
-const splitFill = nodeCap * 3 / 4
 
 // Apply writes a new version of the tree rooted at root with muts applied
 // and returns its root. muts must be sorted by key with no duplicates.
@@ -92,7 +87,7 @@ func (t *Tree) Apply(root int64, muts []Mutation, gen uint64) (newRoot int64, zo
 	if len(muts) == 0 {
 		return root, nil, nil
 	}
-	a := &applier{t: t, plan: newRefPlan(t), gen: gen}
+	a := &applier{t: t, plan: newRefPlan(t)}
 	done := false
 	defer func() {
 		if !done {
@@ -166,11 +161,9 @@ func (t *Tree) checkMutations(muts []Mutation) error {
 }
 
 type applier struct {
-	t       *Tree
-	plan    refPlan
-	gen     uint64
-	nodes   []*dnode // allocated so far, to undo on failure
-	scratch []byte   // a patched leaf's image (patch.go)
+	t     *Tree
+	plan  refPlan
+	nodes []*dnode // allocated so far, to undo on failure
 }
 
 // descend applies muts (all within [lo, hi); nil hi is unbounded) to the
@@ -229,22 +222,6 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 		cs, err := a.shared(c.off, shared)
 		if err != nil {
 			return nil, false, err
-		}
-		if c.leaf() {
-			d, changed, ok, err := a.patch(&c, kids[ci].key, childHi, muts[j:end], cs)
-			if err != nil {
-				return nil, false, err
-			}
-			if ok {
-				// The new leaf replaces the old one under the same
-				// separator; it takes no part in repacking.
-				if changed {
-					kids[ci].node = d
-					anyChanged = true
-				}
-				j = end
-				continue
-			}
 		}
 		items, changed, err := a.descend(c, kids[ci].key, childHi, muts[j:end], cs)
 		if err != nil {
@@ -472,12 +449,6 @@ func pack(items []item, level int) []*dnode {
 	// else once it reaches the average. Large entries can defeat both.
 	greedy := cuts(items, level, func(cur, s int) bool { return false })
 	k := len(greedy) + 1
-	if level == 0 && k > 1 {
-		// Splitting leaves: fill them to splitFill, not to the brim, so
-		// the next checkpoints can patch their new keys in (patch.go)
-		// instead of splitting them again.
-		k = max(k, (total+splitFill-1)/splitFill)
-	}
 	target := (total + k - 1) / k
 	bounds := cuts(items, level, func(cur, s int) bool { return cur+s/2 > target })
 	if len(bounds) >= k {
@@ -573,13 +544,8 @@ func (a *applier) write(top *dnode, gen uint64) error {
 	collect(top)
 	// Allocate first: children before parents need offsets, and the only
 	// expected failure (NoSpace) must strike before anything is written.
-	// (Patched leaves are written already: they are unreachable until the
-	// new root is committed, and freeNew returns them on failure.)
 	first := len(a.nodes)
 	for i, d := range all {
-		if d.written {
-			continue
-		}
 		off, err := a.allocNode()
 		if err != nil {
 			err = fmt.Errorf("btree: allocating node %d of %d: %w", i+1, len(all), err)

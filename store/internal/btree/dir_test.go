@@ -7,13 +7,12 @@ import (
 	"testing"
 )
 
-// TestPatchLeaf overwrites a few keys of a multi-leaf tree again and again
-// with values whose sizes keep changing, mixing inline and extent values,
-// inserts and deletes. Small batches are patched in place; replaced
-// entries leave dead heap space until a leaf no longer has room and the
-// general path compacts it. The tree must match the model after every
-// batch, pass Check, and cost only the nodes on the changed path.
-func TestPatchLeaf(t *testing.T) {
+// TestSmallBatches overwrites a few keys of a multi-leaf tree again and
+// again with values whose sizes keep changing, mixing inline and extent
+// values, inserts and deletes: each batch must cost only the nodes on the
+// changed paths, and the tree must match the model and pass Check after
+// every batch.
+func TestSmallBatches(t *testing.T) {
 	e := newEnv(t, 64<<20, false)
 	m := model{}
 	var muts []Mutation
@@ -57,8 +56,8 @@ func TestPatchLeaf(t *testing.T) {
 		e.verify(e.tr, root, m)
 		e.recount([]int64{root})
 		// Three leaves change (100-102 share one), plus their parents:
-		// the node count stays flat; the general path may split or merge
-		// a leaf, never rewrite the tree.
+		// the node count stays flat; a leaf may split or merge, the tree
+		// is never rewritten.
 		if grown := e.al.Stats().Extents - before; grown > 8 {
 			t.Fatalf("round %d: %d more extents after a 5-key batch", round, grown)
 		}
