@@ -565,7 +565,11 @@ func (a *applier) write(top *dnode, gen uint64) error {
 	return nil
 }
 
-// touchItems is touchValues for a leaf about to be encoded.
+// touchItems loads the first key byte and the first and last value byte
+// of each entry of a leaf about to be encoded, all at once. New entries'
+// values sit in the WAL in arrival order and their keys in the memtable's
+// arena, so a checkpoint reads them at random: issued together, their
+// cache misses overlap instead of stalling the encoder one by one.
 func touchItems(items []item) {
 	var x byte
 	for i := range items {
