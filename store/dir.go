@@ -52,7 +52,7 @@ func (next *version) inheritDirs(prev *version) {
 	}
 	var keep []*btree.Dir
 	for _, d := range *p {
-		if _, ok := next.rootRef(d.Root()); ok {
+		if next.hasRoot(d.Root()) {
 			keep = append(keep, d)
 		}
 	}
@@ -61,14 +61,14 @@ func (next *version) inheritDirs(prev *version) {
 	}
 }
 
-// rootRef finds the ref whose tree is at root.
-func (v *version) rootRef(root int64) (uint32, bool) {
+// hasRoot reports whether some ref's tree is at root.
+func (v *version) hasRoot(root int64) bool {
 	for i := range v.cat.Refs {
 		if v.cat.Refs[i].Root == root {
-			return v.cat.Refs[i].ID, true
+			return true
 		}
 	}
-	return 0, false
+	return false
 }
 
 // dirBuilder builds missing branch directories whenever kicked.

@@ -19,23 +19,14 @@ import (
 // deleting, restoring and branching a snapshot commit the catalog alone.
 // Branch and snapshot names share one namespace.
 
-// RefKind tells branches from snapshots.
-type RefKind int
+// RefKind tells branches from snapshots. It is the catalog's own kind,
+// so the values stored and the values returned cannot drift apart.
+type RefKind = format.RefKind
 
 const (
-	KindBranch   RefKind = iota + 1 // writable
-	KindSnapshot                    // read-only
+	KindBranch   = format.KindBranch   // writable
+	KindSnapshot = format.KindSnapshot // read-only
 )
-
-func (k RefKind) String() string {
-	switch k {
-	case KindBranch:
-		return "branch"
-	case KindSnapshot:
-		return "snapshot"
-	}
-	return fmt.Sprintf("RefKind(%d)", int(k))
-}
 
 // RefInfo describes a branch or snapshot.
 type RefInfo struct {
@@ -52,7 +43,7 @@ type RefInfo struct {
 }
 
 func refInfo(cat *format.Catalog, r *format.Ref) RefInfo {
-	info := RefInfo{Name: r.Name, Kind: RefKind(r.Kind), Created: r.CreatedTime(), Seq: r.Seq}
+	info := RefInfo{Name: r.Name, Kind: r.Kind, Created: r.CreatedTime(), Seq: r.Seq}
 	for i := range cat.Refs {
 		if cat.Refs[i].ID == r.Parent && r.Parent != 0 {
 			info.Parent = cat.Refs[i].Name

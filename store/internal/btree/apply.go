@@ -544,23 +544,30 @@ func (a *applier) write(top *dnode, gen uint64) error {
 	collect(top)
 	// Allocate first: children before parents need offsets, and the only
 	// expected failure (NoSpace) must strike before anything is written.
-	first := len(a.nodes)
 	for i, d := range all {
-		off, err := a.allocNode()
+		off, err := a.t.ext.Alloc(NodeSize, NodeSize)
 		if err != nil {
 			err = fmt.Errorf("btree: allocating node %d of %d: %w", i+1, len(all), err)
 			return errors.Join(err, a.freeNew())
 		}
 		d.off = off
 		a.nodes = append(a.nodes, d)
+		if off <= 0 || off%NodeSize != 0 || off > int64(len(a.t.mem))-NodeSize {
+			err = fmt.Errorf("btree: allocator returned node offset %#x: %w", off, errs.Corrupt)
+			return errors.Join(err, a.freeNew())
+		}
 	}
 	buf := make([]byte, NodeSize)
-	for _, d := range a.nodes[first:] {
+	for _, d := range all {
 		if d.level == 0 {
 			touchItems(d.items)
 		}
 		d.encode(buf, gen, d.off)
-		a.writeNode(d.off, buf)
+		// What this process wrote needs no checksum check on its next
+		// read: a media error after this shows up as a fault on the
+		// mapping, which the fault guard turns into an error.
+		a.t.verified.set(d.off / NodeSize)
+		a.t.p.Copy(a.t.mem[d.off:d.off+NodeSize], buf)
 	}
 	return nil
 }
@@ -581,30 +588,6 @@ func touchItems(items []item) {
 		}
 	}
 	runtime.KeepAlive(x)
-}
-
-// allocNode allocates a node extent and checks what the allocator gave.
-func (a *applier) allocNode() (int64, error) {
-	off, err := a.t.ext.Alloc(NodeSize, NodeSize)
-	if err != nil {
-		return 0, err
-	}
-	if off <= 0 || off%NodeSize != 0 || off > int64(len(a.t.mem))-NodeSize {
-		_, _ = a.t.ext.Decref(off)
-		_ = a.t.ext.Free(off)
-		return 0, fmt.Errorf("btree: allocator returned node offset %#x: %w", off, errs.Corrupt)
-	}
-	return off, nil
-}
-
-// writeNode copies a finished node image into the region at off (write-
-// back started, not drained). The image is what this process wrote, so
-// its checksum and entries need no check on the next read; a media error
-// after this shows up as a fault on the mapping, which the fault guard
-// turns into an error.
-func (a *applier) writeNode(off int64, img []byte) {
-	a.t.verified.set(off / NodeSize)
-	a.t.p.Copy(a.t.mem[off:off+NodeSize], img)
 }
 
 // freeNew returns every node this Apply allocated.

@@ -41,11 +41,6 @@ func (d *Dir) Root() int64 { return d.root }
 // Leaves is the number of leaves.
 func (d *Dir) Leaves() int { return len(d.leaf) }
 
-// Bytes is the DRAM the directory holds.
-func (d *Dir) Bytes() int64 {
-	return int64(len(d.common) + cap(d.prefix)*8 + cap(d.sample)*8 + cap(d.leaf)*8 + cap(d.lowEnd)*4 + cap(d.lows))
-}
-
 func dirPrefix(k []byte) uint64 {
 	if len(k) >= 8 {
 		return binary.BigEndian.Uint64(k)
