@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/store/internal/format"
 )
 
 // Crash simulation. The store runs on a flush.Tracker, which keeps the
@@ -438,5 +439,106 @@ func TestCrashSimulation(t *testing.T) {
 			}
 			t.Logf("checked %d crash images over %d drains (%d showed the op in flight done); ref ops %v", s.images, s.tr.Drains(), s.landed, s.ops)
 		})
+	}
+}
+
+// TestTornSlotNotCompleted: a crash kept every word of a new commit slot
+// but its generation, so recovery uses the slot before it. The recovered
+// store's next commit writes that same slot with that same generation; a
+// crash inside it that lets just the new generation word reach media must
+// not bring back the commit that never happened. At every fence of the
+// recovered store, every word of the two slots is tried on its own: each
+// valid slot of such an image must be one the recovered store started
+// from or wrote whole.
+func TestTornSlotNotCompleted(t *testing.T) {
+	work := make([]byte, 512<<10)
+	tr := flush.NewTracker(work)
+	db, err := Open("", crashOptions(work, tr, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Put([]byte("a"), []byte("1")))
+	must(t, db.checkpoint())
+	must(t, db.Put([]byte("b"), []byte("2")))
+	genWord := int(format.SlotOff(1-db.slotIdx)) + 24
+	var img []byte
+	tr.OnDrain = func() {
+		uncertain := false
+		torn := tr.CrashImageFunc(func(off int) bool {
+			uncertain = uncertain || off == genWord
+			return off != genWord
+		})
+		if uncertain {
+			img = torn
+		}
+	}
+	if _, err := db.CreateSnapshot("s", MainBranch); err != nil {
+		t.Fatal(err)
+	}
+	tr.OnDrain = nil
+	must(t, db.Close())
+	if img == nil {
+		t.Fatal("test setup: no fence with the new slot's generation in flight")
+	}
+
+	tr2 := flush.NewTracker(img)
+	written := map[format.Slot]bool{}
+	noteValid := func(img []byte, check func(s format.Slot, i int) error) error {
+		sb, err := format.DecodeSuperblock(img[:format.SuperblockSize], int64(len(img)))
+		if err != nil {
+			return err
+		}
+		for i := range 2 {
+			off := format.SlotOff(i)
+			if s, err := format.DecodeSlot(img[off:off+format.SlotSize], &sb); err == nil {
+				if err := check(s, i); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	record := func(s format.Slot, _ int) error { written[s] = true; return nil }
+	if err := noteValid(img, record); err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 1 {
+		t.Fatalf("test setup: the torn image has %d valid slots, want 1", len(written))
+	}
+	var failed error
+	tr2.OnDrain = func() {
+		if err := noteValid(tr2.Work(), record); err != nil {
+			t.Fatal(err)
+		}
+		var offs []int
+		tr2.CrashImageFunc(func(off int) bool {
+			if off >= format.Slot0Off && off < format.Slot1Off+format.SlotSize {
+				offs = append(offs, off)
+			}
+			return false
+		})
+		for _, one := range offs {
+			crash := tr2.CrashImageFunc(func(off int) bool { return off == one })
+			err := noteValid(crash, func(s format.Slot, i int) error {
+				if !written[s] {
+					return fmt.Errorf("fence %d, word %d alone: slot %d is valid but was never written whole: %+v", tr2.Drains(), one, i, s)
+				}
+				return nil
+			})
+			if err != nil && failed == nil {
+				failed = err
+			}
+		}
+	}
+	db, err = Open("", crashOptions(img, tr2, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snaps, err := db.Snapshots(); err != nil || len(snaps) != 0 {
+		t.Fatalf("test setup: the torn image has snapshots %v (%v), want none", snaps, err)
+	}
+	must(t, db.Close())
+	if failed != nil {
+		t.Fatal(failed)
 	}
 }

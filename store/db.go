@@ -6,6 +6,7 @@ package store
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -358,6 +359,7 @@ func (db *DB) load() error {
 	db.sb = sb
 	var slot format.Slot
 	var cat format.Catalog
+	var otherTorn bool
 	err = db.guard(func() error {
 		s0, e0 := format.DecodeSlot(db.mem[format.Slot0Off:format.Slot0Off+format.SlotSize], &sb)
 		s1, e1 := format.DecodeSlot(db.mem[format.Slot1Off:format.Slot1Off+format.SlotSize], &sb)
@@ -366,6 +368,7 @@ func (db *DB) load() error {
 		if !ok {
 			return fmt.Errorf("%w: no valid commit slot (slot 0: %v; slot 1: %v)", ErrCorrupt, e0, e1)
 		}
+		otherTorn = [2]error{e0, e1}[1-db.slotIdx] != nil
 		var cerr [2]error
 		for i, off := range slot.Catalog {
 			cat, cerr[i] = format.DecodeCatalog(db.mem[off:off+slot.CatalogLen], &sb)
@@ -382,6 +385,11 @@ func (db *DB) load() error {
 		return err
 	}
 	db.slot = slot
+	if otherTorn && !db.opts.ReadOnly {
+		if err := db.breakTornSlot(); err != nil {
+			return err
+		}
+	}
 
 	// After a crash the allocator is rebuilt by walking every tree; start
 	// that now so it overlaps with the replay.
@@ -600,6 +608,22 @@ func (db *DB) startWalk(slot *format.Slot, cat *format.Catalog) *treeWalk {
 func (w *treeWalk) wait() (*alloc.Builder, error) {
 	<-w.done
 	return w.b, w.err
+}
+
+// breakTornSlot invalidates, durably, the slot not in use when it failed
+// to decode: a crash may have left it one word short of a commit that
+// never happened (say, every word but the generation). The next commit
+// writes that slot with the same generation, and a crash inside it could
+// take the new generation word and keep the rest, completing the old
+// slot. With its checksum word zeroed first, only the new checksum can
+// make the slot valid again, and it matches only the new content.
+func (db *DB) breakTornSlot() error {
+	off := format.SlotOff(1-db.slotIdx) + format.SlotChecksumWord
+	return db.guard(func() error {
+		word := db.mem[off : off+8]
+		binary.LittleEndian.PutUint64(word, 0) // one aligned 8-byte store
+		return flush.Persist(db.p, word)
+	})
 }
 
 // writeSlot commits s into the slot not currently in use.

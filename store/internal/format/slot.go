@@ -28,6 +28,10 @@ var slotMagic = [4]byte{'D', 'X', 'C', 'S'}
 
 const slotLen = 4 + 4 + 16 + 8 + 8*2 + 8 + 8 + 8 + 8 + 8 + 4
 
+// SlotChecksumWord is the offset in a slot of the aligned 8-byte word that
+// holds its checksum: zeroing it, one atomic store, invalidates the slot.
+const SlotChecksumWord = 88
+
 // SlotOff gives the offset of slot i (0 or 1).
 func SlotOff(i int) int64 {
 	if i == 0 {
@@ -52,7 +56,7 @@ func (s *Slot) Encode(b []byte, uuid [16]byte) {
 	le.PutUint64(b[64:], s.WALSeq)
 	le.PutUint64(b[72:], uint64(s.AllocOff))
 	le.PutUint64(b[80:], uint64(s.AllocLen))
-	le.PutUint32(b[88:], Checksum(b[:88]))
+	le.PutUint32(b[SlotChecksumWord:], Checksum(b[:SlotChecksumWord]))
 }
 
 // DecodeSlot parses a commit slot. An error (always wrapping errs.Corrupt)

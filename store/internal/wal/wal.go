@@ -68,6 +68,14 @@
 // where the next record will go, in the same Drain: a position the store can
 // checkpoint at never holds an old record.
 //
+// The record a crash cut short is also a danger to the run after it: the
+// next record goes to the same position with the same seq and prev, so a
+// crash inside that append could take the new pos word and keep every
+// other word of the old record, completing it. Replay therefore also zeroes
+// the crc word where the next record goes, and makes both words durable
+// before any Commit: from then on only the new crc can make that header
+// valid, and it matches only the new record.
+//
 // # Group commit
 //
 // A committer reserves its position and seq under the mutex and queues its
@@ -286,11 +294,14 @@ func (l *Log) Replay(fn func(pos Position, payload []byte) error) (end Position,
 	}
 	if !l.readOnly {
 		// Break whatever header an earlier run left where the next record
-		// goes (see "Records left behind by a crash").
+		// goes (see "Records left behind by a crash"): its crc word too,
+		// so that the next record, which shares its pos, seq and prev,
+		// cannot complete it word by word.
 		if m := l.markerPos(s.pos); m+markerLen <= l.start.Off+l.size {
 			off := m % l.size
+			le.PutUint64(l.ring[off:], 0)
 			le.PutUint64(l.ring[off+8:], ^uint64(0))
-			if err := flush.Persist(l.p, l.ring[off+8:off+16]); err != nil {
+			if err := flush.Persist(l.p, l.ring[off:off+16]); err != nil {
 				return Position{}, fmt.Errorf("wal: persist end marker: %w", err)
 			}
 		}
