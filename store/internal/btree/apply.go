@@ -33,14 +33,19 @@ type item struct {
 
 // dnode is a node this Apply writes.
 type dnode struct {
-	level int
-	items []item
-	off   int64 // assigned once allocated
+	level   int
+	items   []item
+	off     int64 // assigned once allocated
+	written bool  // a patched leaf, allocated and written already (patch.go)
 }
 
 // minFill is the fill below which a rewritten run of nodes absorbs a clean
 // neighbour (see descend).
 const minFill = nodeCap / 4
+
+// splitFill is how full leaves are made when some must be split: random
+// inserts then find room in them for a few checkpoints more.
+const splitFill = nodeCap * 3 / 4
 
 // Apply writes a new version of the tree rooted at root with muts applied
 // and returns its root. muts must be sorted by key with no duplicates.
@@ -87,7 +92,7 @@ func (t *Tree) Apply(root int64, muts []Mutation, gen uint64) (newRoot int64, zo
 	if len(muts) == 0 {
 		return root, nil, nil
 	}
-	a := &applier{t: t, plan: newRefPlan(t)}
+	a := &applier{t: t, plan: newRefPlan(t), gen: gen}
 	done := false
 	defer func() {
 		if !done {
@@ -161,9 +166,11 @@ func (t *Tree) checkMutations(muts []Mutation) error {
 }
 
 type applier struct {
-	t     *Tree
-	plan  refPlan
-	nodes []*dnode // allocated so far, to undo on failure
+	t       *Tree
+	plan    refPlan
+	gen     uint64
+	nodes   []*dnode // allocated so far, to undo on failure
+	scratch []byte   // a patched leaf's image (patch.go)
 }
 
 // descend applies muts (all within [lo, hi); nil hi is unbounded) to the
@@ -222,6 +229,22 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 		cs, err := a.shared(c.off, shared)
 		if err != nil {
 			return nil, false, err
+		}
+		if c.leaf() {
+			d, changed, ok, err := a.patch(&c, kids[ci].key, childHi, muts[j:end], cs)
+			if err != nil {
+				return nil, false, err
+			}
+			if ok {
+				// The new leaf replaces the old one under the same
+				// separator; it takes no part in repacking.
+				if changed {
+					kids[ci].node = d
+					anyChanged = true
+				}
+				j = end
+				continue
+			}
 		}
 		items, changed, err := a.descend(c, kids[ci].key, childHi, muts[j:end], cs)
 		if err != nil {
@@ -449,6 +472,12 @@ func pack(items []item, level int) []*dnode {
 	// else once it reaches the average. Large entries can defeat both.
 	greedy := cuts(items, level, func(cur, s int) bool { return false })
 	k := len(greedy) + 1
+	if level == 0 && k > 1 {
+		// Splitting leaves: fill them to splitFill, not to the brim, so
+		// the next checkpoints can patch their new keys in (patch.go)
+		// instead of splitting them again.
+		k = max(k, (total+splitFill-1)/splitFill)
+	}
 	target := (total + k - 1) / k
 	bounds := cuts(items, level, func(cur, s int) bool { return cur+s/2 > target })
 	if len(bounds) >= k {
@@ -544,39 +573,33 @@ func (a *applier) write(top *dnode, gen uint64) error {
 	collect(top)
 	// Allocate first: children before parents need offsets, and the only
 	// expected failure (NoSpace) must strike before anything is written.
+	// (Patched leaves are written already: they are unreachable until the
+	// new root is committed, and freeNew returns them on failure.)
+	first := len(a.nodes)
 	for i, d := range all {
-		off, err := a.t.ext.Alloc(NodeSize, NodeSize)
+		if d.written {
+			continue
+		}
+		off, err := a.allocNode()
 		if err != nil {
 			err = fmt.Errorf("btree: allocating node %d of %d: %w", i+1, len(all), err)
 			return errors.Join(err, a.freeNew())
 		}
 		d.off = off
 		a.nodes = append(a.nodes, d)
-		if off <= 0 || off%NodeSize != 0 || off > int64(len(a.t.mem))-NodeSize {
-			err = fmt.Errorf("btree: allocator returned node offset %#x: %w", off, errs.Corrupt)
-			return errors.Join(err, a.freeNew())
-		}
 	}
 	buf := make([]byte, NodeSize)
-	for _, d := range all {
+	for _, d := range a.nodes[first:] {
 		if d.level == 0 {
 			touchItems(d.items)
 		}
 		d.encode(buf, gen, d.off)
-		// What this process wrote needs no checksum check on its next
-		// read: a media error after this shows up as a fault on the
-		// mapping, which the fault guard turns into an error.
-		a.t.verified.set(d.off / NodeSize)
-		a.t.p.Copy(a.t.mem[d.off:d.off+NodeSize], buf)
+		a.writeNode(d.off, buf)
 	}
 	return nil
 }
 
-// touchItems loads the first key byte and the first and last value byte
-// of each entry of a leaf about to be encoded, all at once. New entries'
-// values sit in the WAL in arrival order and their keys in the memtable's
-// arena, so a checkpoint reads them at random: issued together, their
-// cache misses overlap instead of stalling the encoder one by one.
+// touchItems is touchValues for a leaf about to be encoded.
 func touchItems(items []item) {
 	var x byte
 	for i := range items {
@@ -588,6 +611,30 @@ func touchItems(items []item) {
 		}
 	}
 	runtime.KeepAlive(x)
+}
+
+// allocNode allocates a node extent and checks what the allocator gave.
+func (a *applier) allocNode() (int64, error) {
+	off, err := a.t.ext.Alloc(NodeSize, NodeSize)
+	if err != nil {
+		return 0, err
+	}
+	if off <= 0 || off%NodeSize != 0 || off > int64(len(a.t.mem))-NodeSize {
+		_, _ = a.t.ext.Decref(off)
+		_ = a.t.ext.Free(off)
+		return 0, fmt.Errorf("btree: allocator returned node offset %#x: %w", off, errs.Corrupt)
+	}
+	return off, nil
+}
+
+// writeNode copies a finished node image into the region at off (write-
+// back started, not drained). The image is what this process wrote, so
+// its checksum and entries need no check on the next read; a media error
+// after this shows up as a fault on the mapping, which the fault guard
+// turns into an error.
+func (a *applier) writeNode(off int64, img []byte) {
+	a.t.verified.set(off / NodeSize)
+	a.t.p.Copy(a.t.mem[off:off+NodeSize], img)
 }
 
 // freeNew returns every node this Apply allocated.
