@@ -234,7 +234,10 @@ func (db *DB) persist(dst, src []byte) error {
 // file Open rejects rather than a half-made store.
 func (db *DB) format(size int64) error {
 	var uuid [16]byte
-	if _, err := rand.Read(uuid[:]); err != nil {
+	if e := db.opts.entropy; e != nil {
+		binary.LittleEndian.PutUint64(uuid[:8], e())
+		binary.LittleEndian.PutUint64(uuid[8:], e())
+	} else if _, err := rand.Read(uuid[:]); err != nil {
 		return err
 	}
 	sb, err := format.NewSuperblock(size, db.opts.WALSize, uuid, time.Now().UnixNano())
@@ -402,7 +405,7 @@ func (db *DB) load() error {
 	}
 	// Replay the WAL into fresh memtables. Values stay in the ring.
 	log, err := wal.Open(db.mem[sb.WALOff:sb.WALOff+sb.WALSize], wal.Position{Off: slot.WALOff, Seq: slot.WALSeq},
-		wal.Options{Persister: db.p, NoSync: db.opts.NoSync, ReadOnly: db.opts.ReadOnly})
+		wal.Options{Persister: db.p, NoSync: db.opts.NoSync, ReadOnly: db.opts.ReadOnly, Epoch: db.walEpoch()})
 	if err != nil {
 		return err
 	}
@@ -608,6 +611,15 @@ func (db *DB) startWalk(slot *format.Slot, cat *format.Catalog) *treeWalk {
 func (w *treeWalk) wait() (*alloc.Builder, error) {
 	<-w.done
 	return w.b, w.err
+}
+
+// walEpoch is the epoch for this run's WAL records: zero (drawn by the
+// WAL) unless a test fixed the entropy.
+func (db *DB) walEpoch() uint32 {
+	if e := db.opts.entropy; e != nil {
+		return uint32(e())
+	}
+	return 0
 }
 
 // breakTornSlot invalidates, durably, the slot not in use when it failed

@@ -15,7 +15,7 @@ import (
 var fuzzBase = sync.OnceValue(func() []byte {
 	img := make([]byte, 512<<10)
 	tr := flush.NewTracker(img)
-	db, err := Open("", crashOptions(img, tr, true))
+	db, err := Open("", crashOptions(img, tr, true, nil))
 	if err != nil {
 		panic(err)
 	}
@@ -53,7 +53,7 @@ func FuzzOpen(f *testing.F) {
 			img[off] ^= edits[4] | 1
 			edits = edits[5:]
 		}
-		db, err := Open("", crashOptions(img, flush.NewTracker(img), false))
+		db, err := Open("", crashOptions(img, flush.NewTracker(img), false, nil))
 		if err != nil {
 			return
 		}

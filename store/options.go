@@ -37,6 +37,9 @@ type Options struct {
 	// manualCheckpoints disables the background checkpointer, so crash
 	// simulation knows which goroutine issues every fence.
 	manualCheckpoints bool
+	// entropy, when set, draws the region UUID and each run's WAL epoch,
+	// so that a crash-simulation seed replays the same bytes.
+	entropy func() uint64
 	// extents, when set, wraps the allocator the tree uses (tests that
 	// fail allocations); set at Open, before any background goroutine.
 	extents func(*alloc.Allocator) btree.Extents

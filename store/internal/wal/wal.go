@@ -153,6 +153,9 @@ type Options struct {
 	NoSync bool
 	// ReadOnly allows Replay only: nothing is ever written to the ring.
 	ReadOnly bool
+	// Epoch is this run's epoch; zero draws one at random. Crash
+	// simulation sets it so that a seed replays the same bytes.
+	Epoch uint32
 }
 
 // Log is the write-ahead ring. All methods are safe for concurrent use.
@@ -224,12 +227,15 @@ func Open(ring []byte, start Position, opts Options) (*Log, error) {
 		p:          opts.Persister,
 		noSync:     opts.NoSync,
 		readOnly:   opts.ReadOnly,
-		epoch:      rand.Uint32(),
+		epoch:      opts.Epoch,
 		start:      start,
 		head:       start.Off,
 		end:        start.Off,
 		nextSeq:    start.Seq,
 		durable:    start.Seq,
+	}
+	for l.epoch == 0 {
+		l.epoch = rand.Uint32()
 	}
 	l.cond.L = &l.mu
 	return l, nil
