@@ -97,7 +97,7 @@ func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 					return nil
 				}
 				rep.Values++
-				if _, err := db.extValue(e.Off, e.Len, e.Lo); err != nil {
+				if _, err := db.verifyExtValue(e.Off, e.Len, e.Lo); err != nil {
 					problem("%s: %v", what, err)
 				}
 				return nil
@@ -122,7 +122,7 @@ func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 					}
 					rep.Values++
 					ref(e.Off, format.ValueExtentLen(len(e.Key), e.Len), fmt.Sprintf("unflushed value of ref %d", id))
-					if _, err := db.extValue(e.Off, e.Len, e.Key); err != nil {
+					if _, err := db.verifyExtValue(e.Off, e.Len, e.Key); err != nil {
 						problem("unflushed value of key %q: %v", e.Key, err)
 					}
 					return true

@@ -20,6 +20,7 @@ import (
 
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/bitset"
 	"github.com/daxkv/daxkv/internal/region"
 	"github.com/daxkv/daxkv/poison"
 	"github.com/daxkv/daxkv/rmap"
@@ -50,6 +51,10 @@ type DB struct {
 	tree  *btree.Tree
 	wal   *wal.Log
 	vers  versionSet
+	// valVerified holds the value extents (by unit) whose header and
+	// checksum this process checked, or that it wrote: read.go reads
+	// them without checking again.
+	valVerified *bitset.Set
 
 	// life: operations hold it shared; Close takes it exclusively.
 	life   sync.RWMutex
@@ -464,6 +469,7 @@ func (db *DB) load() error {
 		ext = db.opts.extents(db.alloc)
 	}
 	db.tree = btree.New(db.mem, ext, db.p)
+	db.valVerified = bitset.New(int64(len(db.mem)) / format.UnitSize)
 	if slot.AllocOff != 0 && !db.opts.ReadOnly {
 		// The image is consumed: commit a slot without it before anything
 		// can reuse its space, so a crash from here on rebuilds by walking.

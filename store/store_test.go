@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/daxkv/daxkv/store/internal/format"
 )
 
 // shmDir returns a fresh directory on tmpfs when the machine has one (the
@@ -547,4 +549,52 @@ func TestSpacePressureCheckpoints(t *testing.T) {
 	if v, err := db.Get([]byte("k9")); err != nil || v[0] != byte(1999%256) {
 		t.Fatalf("last value: %v", err)
 	}
+}
+
+// TestValueExtentVerifiedOnce: the first read of a value extent after Open
+// checks its header and checksum; once checked (or written by this
+// process) it is read without being touched, so a Get copies it and a
+// scan hands it out without reading it. Check still verifies every value.
+func TestValueExtentVerifiedOnce(t *testing.T) {
+	db, path := openTest(t, 8<<20)
+	val := bytes.Repeat([]byte("v"), 1000)
+	must(t, db.Put([]byte("k"), val))
+	must(t, db.Close())
+
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	var ext int64
+	db.alloc.Extents(func(off, length int64, refs uint32) bool {
+		if length < 4096 && off != db.slot.Catalog[0] && off != db.slot.Catalog[1] {
+			ext = off
+		}
+		return true
+	})
+	if ext == 0 || db.valVerified.Has(ext/format.UnitSize) {
+		t.Fatalf("test setup: value extent %d, verified %v", ext, db.valVerified.Has(ext/format.UnitSize))
+	}
+	at := ext + format.ValueHeaderLen + 1 + 500 // inside the value
+	db.mem[at] ^= 0xff
+	if _, err := db.Get([]byte("k")); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("first read of a damaged value: %v, want ErrCorrupt", err)
+	}
+	db.mem[at] ^= 0xff
+	if got, err := db.Get([]byte("k")); err != nil || !bytes.Equal(got, val) {
+		t.Fatalf("first read of the repaired value: %v", err)
+	}
+	if !db.valVerified.Has(ext / format.UnitSize) {
+		t.Fatal("a value read whole is not marked verified")
+	}
+	// From now on reads trust it; only Check (or a scrub) looks again.
+	db.mem[at] ^= 0xff
+	if got, err := db.Get([]byte("k")); err != nil || bytes.Equal(got, val) {
+		t.Fatalf("read of a verified extent: err %v, equal to the old value %v: want the bytes as they are", err, bytes.Equal(got, val))
+	}
+	if rep, err := db.Check(t.Context()); err != nil || len(rep.Problems) == 0 {
+		t.Fatalf("Check after damage to a verified value: %v %q, want a problem", err, rep.Problems)
+	}
+	db.mem[at] ^= 0xff
 }

@@ -113,6 +113,7 @@ func (db *DB) writeValueExtent(key, value []byte) (int64, error) {
 		freeNow(db.alloc, off)
 		return 0, err
 	}
+	db.valVerified.Add(off / format.UnitSize)
 	return off, nil
 }
 

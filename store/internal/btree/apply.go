@@ -633,7 +633,7 @@ func (a *applier) allocNode() (int64, error) {
 // after this shows up as a fault on the mapping, which the fault guard
 // turns into an error.
 func (a *applier) writeNode(off int64, img []byte) {
-	a.t.verified.set(off / NodeSize)
+	a.t.verified.Add(off / NodeSize)
 	a.t.p.Copy(a.t.mem[off:off+NodeSize], img)
 }
 

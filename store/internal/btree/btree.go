@@ -20,9 +20,9 @@ package btree
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/bitset"
 	"github.com/daxkv/daxkv/internal/errs"
 )
 
@@ -61,7 +61,7 @@ type Tree struct {
 	mem      []byte
 	ext      Extents
 	p        flush.Persister
-	verified bitset // nodes (by offset/NodeSize) whose CRC has been checked, or that it wrote
+	verified *bitset.Set // nodes (by offset/NodeSize) whose CRC has been checked, or that it wrote
 }
 
 // New returns a Tree over mem, the whole mapped region (node and extent
@@ -74,7 +74,7 @@ func New(mem []byte, ext Extents, p flush.Persister) *Tree {
 		mem:      mem,
 		ext:      ext,
 		p:        p,
-		verified: newBitset(int64(len(mem)) / NodeSize),
+		verified: bitset.New(int64(len(mem)) / NodeSize),
 	}
 }
 
@@ -89,7 +89,7 @@ func (t *Tree) readNode(off int64, level int) (node, error) {
 	}
 	b := t.mem[off : off+NodeSize : off+NodeSize]
 	idx := off / NodeSize
-	verified := t.verified.has(idx)
+	verified := t.verified.Has(idx)
 	if !verified {
 		if got, want := nodeCRC(b), le.Uint32(b[offCRC:]); got != want {
 			return node{}, corruptf(off, "checksum %#x, stored %#x", got, want)
@@ -104,7 +104,7 @@ func (t *Tree) readNode(off int64, level int) (node, error) {
 		if err := n.validate(); err != nil {
 			return node{}, err
 		}
-		t.verified.set(idx)
+		t.verified.Add(idx)
 	}
 	if level >= 0 && n.level != level {
 		return node{}, corruptf(off, "level %d, expected %d", n.level, level)
@@ -125,19 +125,4 @@ func checkKey(key []byte) error {
 		return fmt.Errorf("btree: key length %d not in 1..%d: %w", len(key), MaxKey, errs.Invalid)
 	}
 	return nil
-}
-
-// bitset is a fixed-size bitset safe for concurrent use.
-type bitset struct{ w []atomic.Uint64 }
-
-func newBitset(n int64) bitset { return bitset{w: make([]atomic.Uint64, (n+63)/64)} }
-
-func (s *bitset) has(i int64) bool {
-	return i>>6 < int64(len(s.w)) && s.w[i>>6].Load()&(1<<(i&63)) != 0
-}
-
-func (s *bitset) set(i int64) {
-	if i>>6 < int64(len(s.w)) {
-		s.w[i>>6].Or(1 << (i & 63))
-	}
 }
