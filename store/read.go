@@ -70,9 +70,31 @@ func (db *DB) treeValue(v *btree.Value, key []byte) ([]byte, error) {
 	return db.extValue(v.Ext, v.Len, key)
 }
 
-// extValue returns the value stored in the extent at off, after checking
-// the extent's header names key and the value's checksum matches.
+// extValue returns the value stored in the extent at off. The first read
+// of an extent in this process checks it (verifyExtValue); later reads,
+// and reads of extents this process wrote, take the bytes without
+// touching them: a value is immutable, a scan that does not look at its
+// values then reads none of them, and damage since shows up as a fault
+// on the mapping, which the fault guard turns into an error.
 func (db *DB) extValue(off, n int64, key []byte) ([]byte, error) {
+	extLen := format.ValueExtentLen(len(key), n)
+	if !db.sb.ValidExtent(off, extLen) {
+		return nil, fmt.Errorf("%w: value extent [%d,+%d) of key %q outside extent space", ErrCorrupt, off, extLen, key)
+	}
+	if db.valVerified.Has(off / format.UnitSize) {
+		at := off + format.ValueHeaderLen + int64(len(key))
+		return db.mem[at : at+n : at+n], nil
+	}
+	val, err := db.verifyExtValue(off, n, key)
+	if err == nil {
+		db.valVerified.Add(off / format.UnitSize)
+	}
+	return val, err
+}
+
+// verifyExtValue returns the value stored in the extent at off, after
+// checking the extent's header names key and the value's checksum matches.
+func (db *DB) verifyExtValue(off, n int64, key []byte) ([]byte, error) {
 	extLen := format.ValueExtentLen(len(key), n)
 	if !db.sb.ValidExtent(off, extLen) {
 		return nil, fmt.Errorf("%w: value extent [%d,+%d) of key %q outside extent space", ErrCorrupt, off, extLen, key)
@@ -150,23 +172,7 @@ func (vw *View) Scan(start, end []byte, fn func(key, value []byte) error) error 
 	return vw.db.guard(func() error {
 		it := vw.newMergeIter()
 		defer it.close()
-		if len(it.mems) == 0 {
-			return it.scanTree(start, end, fn)
-		}
-		for ok := it.seek(start); ok; ok = it.next() {
-			k := it.key()
-			if end != nil && bytes.Compare(k, end) >= 0 {
-				break
-			}
-			val, err := it.value()
-			if err != nil {
-				return err
-			}
-			if err := fn(k, val); err != nil {
-				return err
-			}
-		}
-		return it.err()
+		return it.scan(start, end, fn)
 	})
 }
 
@@ -176,12 +182,6 @@ type mergeIter struct {
 	db   *DB
 	mems []*memtable.Iter // newest first
 	tree *btree.Iter
-	// current winner
-	curKey []byte
-	src    int // index into mems, or len(mems) for the tree
-	e      *memtable.Entry
-	tv     btree.Value
-	valid  bool
 }
 
 func (vw *View) newMergeIter() *mergeIter {
@@ -200,9 +200,11 @@ func (m *mergeIter) close() {
 	}
 }
 
-// scanTree is Scan when the memtables are empty (the common case right
-// after a checkpoint): the tree alone, no merging, no tombstones.
-func (m *mergeIter) scanTree(start, end []byte, fn func(key, value []byte) error) error {
+// scan runs the merge. The memtables hold few keys next to the tree, so
+// the tree's entries up to the next memtable key go through a tight loop
+// of their own; each memtable key then shadows the tree's entry for it,
+// if any, and is handed out unless it is a tombstone.
+func (m *mergeIter) scan(start, end []byte, fn func(key, value []byte) error) error {
 	t := m.tree
 	var ok bool
 	if start == nil {
@@ -210,27 +212,6 @@ func (m *mergeIter) scanTree(start, end []byte, fn func(key, value []byte) error
 	} else {
 		ok = t.SeekGE(start)
 	}
-	for ; ok; ok = t.Next() {
-		k := t.Key()
-		if end != nil && bytes.Compare(k, end) >= 0 {
-			break
-		}
-		val, inline := t.Inline()
-		if !inline {
-			v := t.Value()
-			var err error
-			if val, err = m.db.extValue(v.Ext, v.Len, k); err != nil {
-				return err
-			}
-		}
-		if err := fn(k, val); err != nil {
-			return err
-		}
-	}
-	return t.Err()
-}
-
-func (m *mergeIter) seek(start []byte) bool {
 	for _, it := range m.mems {
 		if start == nil {
 			it.First()
@@ -238,81 +219,69 @@ func (m *mergeIter) seek(start []byte) bool {
 			it.SeekGE(start)
 		}
 	}
-	if start == nil {
-		m.tree.First()
-	} else {
-		m.tree.SeekGE(start)
-	}
-	return m.settle()
-}
-
-// next moves past the current key, then settles.
-func (m *mergeIter) next() bool {
-	if !m.valid {
-		return false
-	}
-	m.skip(m.curKey)
-	return m.settle()
-}
-
-// skip advances every source positioned at key k.
-func (m *mergeIter) skip(k []byte) {
-	for _, it := range m.mems {
-		if it.Valid() && bytes.Equal(it.Entry().Key, k) {
-			it.Next()
-		}
-	}
-	if m.tree.Valid() && bytes.Equal(m.tree.Key(), k) {
-		m.tree.Next()
-	}
-}
-
-// settle positions on the smallest key across sources whose newest entry
-// is not a tombstone.
-func (m *mergeIter) settle() bool {
 	for {
-		var best []byte
-		src := -1
-		for i, it := range m.mems {
-			if !it.Valid() {
-				continue
+		mk, e := m.nextMem()
+		for ; ok; ok = t.Next() {
+			k := t.Key()
+			if mk != nil && bytes.Compare(k, mk) >= 0 {
+				break
 			}
-			if k := it.Entry().Key; src < 0 || bytes.Compare(k, best) < 0 {
-				best, src = k, i
+			if end != nil && bytes.Compare(k, end) >= 0 {
+				return nil
+			}
+			val, inline := t.Inline()
+			if !inline {
+				v := t.Value()
+				var err error
+				if val, err = m.db.extValue(v.Ext, v.Len, k); err != nil {
+					return err
+				}
+			}
+			if err := fn(k, val); err != nil {
+				return err
 			}
 		}
-		if m.tree.Valid() {
-			if k := m.tree.Key(); src < 0 || bytes.Compare(k, best) < 0 {
-				best, src = k, len(m.mems)
+		if err := t.Err(); err != nil || mk == nil {
+			return err
+		}
+		if end != nil && bytes.Compare(mk, end) >= 0 {
+			return nil
+		}
+		if ok && bytes.Equal(t.Key(), mk) {
+			ok = t.Next() // shadowed by the memtable
+		}
+		if e.Kind != memtable.Delete {
+			val, err := m.db.entryValue(e, mk)
+			if err != nil {
+				return err
+			}
+			if err := fn(mk, val); err != nil {
+				return err
 			}
 		}
-		if src < 0 {
-			m.valid = false
-			return false
+		for _, it := range m.mems {
+			if it.Valid() && bytes.Equal(it.Entry().Key, mk) {
+				it.Next()
+			}
 		}
-		m.curKey, m.src, m.valid = best, src, true
-		if src == len(m.mems) {
-			m.tv = m.tree.Value()
-			return true
-		}
-		m.e = m.mems[src].Entry()
-		if m.e.Kind != memtable.Delete {
-			return true
-		}
-		m.skip(best)
 	}
 }
 
-func (m *mergeIter) key() []byte { return m.curKey }
-
-func (m *mergeIter) value() ([]byte, error) {
-	if m.src < len(m.mems) {
-		return m.db.entryValue(m.e, m.curKey)
+// nextMem returns the smallest key the memtable iterators are on and its
+// newest entry, or a nil key when they are all done.
+func (m *mergeIter) nextMem() ([]byte, *memtable.Entry) {
+	var key []byte
+	var e *memtable.Entry
+	for _, it := range m.mems {
+		if !it.Valid() {
+			continue
+		}
+		if c := it.Entry(); key == nil || bytes.Compare(c.Key, key) < 0 {
+			key, e = c.Key, c
+		}
 	}
-	return m.db.treeValue(&m.tv, m.curKey)
+	return key, e
 }
-
-func (m *mergeIter) err() error { return m.tree.Err() }
 
 // Tx is a read-write transaction: its reads see its own writes, then the
 // branch's latest committed state (read committed); its writes commit as

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/daxkv/daxkv/store/internal/memtable"
 )
 
 // TestScanTreeOnly covers Scan's tree-only path (empty memtables right
@@ -95,5 +99,81 @@ func TestScanTreeOnly(t *testing.T) {
 	})
 	if !errors.Is(err, stop) || calls != 10 {
 		t.Fatalf("scan stop: %d calls, %v", calls, err)
+	}
+}
+
+// TestScanMerge covers Scan's merge of two memtables over the tree: a
+// frozen table (left by a checkpoint that has not run) and the active one
+// above it, each with puts and tombstones that shadow the layers below.
+// Random ranges are compared with a model.
+func TestScanMerge(t *testing.T) {
+	db, _ := openTest(t, 16<<20)
+	rng := rand.New(rand.NewPCG(7, 7))
+	model := map[string][]byte{}
+	key := func() []byte { return []byte(fmt.Sprintf("k%03d", rng.IntN(400))) }
+	layer := func(n int) {
+		for range n {
+			k := key()
+			if rng.IntN(3) == 0 {
+				must(t, db.Delete(k))
+				delete(model, string(k))
+				continue
+			}
+			v := bytes.Repeat([]byte{byte(rng.IntN(256))}, 1+rng.IntN(400)) // inline and extents
+			must(t, db.Put(k, v))
+			model[string(k)] = v
+		}
+	}
+	layer(300)
+	must(t, db.checkpoint())
+	layer(150)
+	// Freeze the active table as a checkpoint would, without applying it.
+	db.gate.Lock()
+	v := db.vers.cur.Load()
+	frozen := &version{cat: v.cat, active: map[uint32]*memtable.Table{}, frozen: v.active, upTo: db.wal.End()}
+	for id := range v.active {
+		frozen.active[id] = memtable.New()
+	}
+	db.vers.install(frozen, garbage{})
+	db.gate.Unlock()
+	layer(150)
+
+	keys := slices.Sorted(maps.Keys(model))
+	for range 300 {
+		var start, end []byte
+		if rng.IntN(4) > 0 {
+			start = key()
+		}
+		if rng.IntN(4) > 0 {
+			end = key()
+		}
+		var got []string
+		err := db.View(func(vw *View) error {
+			if vw.frozen == nil || vw.frozen.Len() == 0 || vw.active.Len() == 0 {
+				return errors.New("test setup: want a frozen and an active table")
+			}
+			return vw.Scan(start, end, func(k, val []byte) error {
+				if !bytes.Equal(val, model[string(k)]) {
+					return fmt.Errorf("key %s: %d bytes, want %d", k, len(val), len(model[string(k)]))
+				}
+				got = append(got, string(k))
+				return nil
+			})
+		})
+		var want []string
+		for _, k := range keys {
+			if (start == nil || k >= string(start)) && (end == nil || k < string(end)) {
+				want = append(want, k)
+			}
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Scan(%q, %q): %v, %d keys, want %d", start, end, err, len(got), len(want))
+		}
+	}
+	// The checkpoint that was left out commits the frozen table first.
+	must(t, db.checkpoint())
+	got, err := readAll(db)
+	if err != nil || !maps.EqualFunc(got, kvModel(model), bytes.Equal) {
+		t.Fatalf("after the checkpoint: %v", err)
 	}
 }

@@ -191,13 +191,26 @@ func (it *Iter) load() bool {
 		pos := int(b[s]) | int(b[s+1])<<8
 		klen := int(b[s+2]) | int(b[s+3])<<8
 		p := pos + klen
-		if pos >= it.lheap && uint(klen-1) < MaxKey && p+2 <= NodeSize && b[p] == tagInline {
-			e := p + 2 + int(b[p+1])
-			if e <= NodeSize {
-				it.key = b[pos:p:p]
-				it.val = Value{Inline: b[p+2 : e : e], Len: int64(e - p - 2)}
-				it.valid = true
-				return true
+		if pos >= it.lheap && uint(klen-1) < MaxKey && p+2 <= NodeSize {
+			switch b[p] {
+			case tagInline:
+				if e := p + 2 + int(b[p+1]); e <= NodeSize {
+					it.key = b[pos:p:p]
+					it.val = Value{Inline: b[p+2 : e : e], Len: int64(e - p - 2)}
+					it.valid = true
+					return true
+				}
+			case tagExtent:
+				// The checks of node.value, inline.
+				if p+17 <= NodeSize {
+					ext, vlen, lim := int64(le.Uint64(b[p+1:])), int64(le.Uint64(b[p+9:])), it.leaf.lim
+					if ext > 0 && ext%UnitSize == 0 && ext < lim && vlen >= 0 && vlen <= lim-ext {
+						it.key = b[pos:p:p]
+						it.val = Value{Ext: ext, Len: vlen}
+						it.valid = true
+						return true
+					}
+				}
 			}
 		}
 	}

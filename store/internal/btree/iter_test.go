@@ -39,6 +39,15 @@ func TestIterDamageAfterValidation(t *testing.T) {
 		{"key length past the node", func(b []byte) { le.PutUint16(b[s+2:], uint16(NodeSize-pos)) }},
 		{"bad value tag", func(b []byte) { b[tag] = 7 }},
 		{"extent value out of range", func(b []byte) { b[tag] = tagExtent }},
+		{"extent length past the region", func(b []byte) {
+			b[tag] = tagExtent
+			le.PutUint64(b[tag+1:], UnitSize)
+			le.PutUint64(b[tag+9:], uint64(len(e.mem)))
+		}},
+		{"extent value past the node", func(b []byte) {
+			le.PutUint16(b[s:], uint16(NodeSize-klen-10))
+			b[NodeSize-10] = tagExtent
+		}},
 		{"inline value past the node", func(b []byte) {
 			le.PutUint16(b[s:], uint16(NodeSize-klen-3))
 			b[NodeSize-3] = tagInline
