@@ -43,14 +43,18 @@ func (s *daxkvStore) Caps() Caps    { return Caps{Reads: true, Ordered: true} }
 func (s *daxkvStore) Put(key, value []byte) error { return s.db.Put(key, value) }
 func (s *daxkvStore) Delete(key []byte) error     { return s.db.Delete(key) }
 
-// Get uses DB.Get, the call an application makes: it already returns a
-// copy the caller owns, so dst is not needed.
-func (s *daxkvStore) Get(key, _ []byte) ([]byte, error) {
-	v, err := s.db.Get(key)
+// Get copies the value into dst inside a View, as the bbolt peer does in
+// its read transaction: DB.Get would allocate a fresh copy per call.
+func (s *daxkvStore) Get(key, dst []byte) ([]byte, error) {
+	err := s.db.View(func(v *store.View) error {
+		val, err := v.Get(key)
+		dst = append(dst[:0], val...)
+		return err
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotFound
 	}
-	return v, err
+	return dst, err
 }
 
 func (s *daxkvStore) Scan(start []byte, limit int, fn func(key, value []byte) bool) error {
