@@ -101,8 +101,10 @@ func (db *DB) commitEdit(plan func(cat *format.Catalog) (*catalogEdit, error)) e
 //     replaced values, WAL space) is freed when no reader can see it.
 //
 // Until the slot switch a failure changes nothing (ckpt.rollback): the
-// frozen tables stay, and the next checkpoint retries them. A failed slot
-// write stops writes, since durability can no longer be promised.
+// frozen tables stay, and the next checkpoint retries them. The one
+// exception is an edit failing after the last Apply: the trees then commit
+// without it, which changes no data. A failed slot write stops writes,
+// since durability can no longer be promised.
 func (db *DB) runCheckpoint(edit *catalogEdit) error {
 	start := time.Now()
 	db.gate.Lock()
@@ -123,15 +125,23 @@ func (db *DB) runCheckpoint(edit *catalogEdit) error {
 	c := &ckpt{db: db, v: v, edit: edit, seq: v.upTo.Seq - 1, applied: map[uint32]bool{}}
 	err := c.prepare()
 	if err == nil {
-		err = db.guard(func() error {
-			if err := c.applyTrees(); err != nil {
-				return err
-			}
-			return c.applyEdit()
-		})
+		err = db.guard(c.applyTrees)
 	}
 	if err != nil {
 		return c.undo(err)
+	}
+	var editErr error
+	if err := db.guard(c.applyEdit); err != nil {
+		if c.undoable() {
+			return c.undo(err)
+		}
+		// The last Apply cannot be undone (see applyTrees): the trees
+		// commit without the edit, which changes no data.
+		editErr = fmt.Errorf("%w (the checkpoint before it committed)", err)
+		if err := c.dropEdit(); err != nil {
+			db.fail(err)
+			return errors.Join(editErr, err)
+		}
 	}
 	oldCat := db.slot.Catalog
 	if err := db.commitCatalog(c.cat, c.catOffs, c.catLen, v.upTo); err != nil {
@@ -152,7 +162,7 @@ func (db *DB) runCheckpoint(edit *catalogEdit) error {
 	db.stats.checkpoints.Add(1)
 	db.stats.lastCkptNanos.Store(int64(time.Since(start)))
 	db.log.Debug("daxkv: checkpoint", "gen", c.cat.Gen, "took", time.Since(start), "freed", len(zombies))
-	return nil
+	return editErr
 }
 
 // editCatalog commits an edit that applies no memtable: deleting a ref,
@@ -314,9 +324,12 @@ func (c *ckpt) applyTrees() error {
 		}
 		// All or nothing: one more reference keeps the old tree whole
 		// until the commit, so a later failure can undo this Apply. The
-		// last Apply of a plain checkpoint needs none: nothing after it
-		// can fail before the commit.
-		a := appliedTree{old: ref.Root, muts: db.mutations(t), kept: c.edit != nil || i != last}
+		// last Apply needs none: after it only the edit can fail (taking
+		// a reference to a root), and then the trees commit without the
+		// edit. The extra reference is not free: it makes the old root
+		// shared, so the Apply pushes a reference down to every child of
+		// every node it copies (Rodeh), and the release undoes them all.
+		a := appliedTree{old: ref.Root, muts: db.mutations(t), kept: i != last}
 		if a.kept {
 			if err := db.tree.Ref(a.old); err != nil {
 				return fmt.Errorf("checkpoint of %s %q: %w", ref.Kind, ref.Name, err)
@@ -390,6 +403,33 @@ func (c *ckpt) applyEdit() error {
 		c.release = append(c.release, r.Root)
 	}
 	return nil
+}
+
+// undoable reports whether rollback can undo every Apply so far.
+func (c *ckpt) undoable() bool {
+	for _, a := range c.trees {
+		if !a.kept {
+			return false
+		}
+	}
+	return true
+}
+
+// dropEdit takes a failed edit out of the commit: the references it took
+// and the ref it added. Only an add reaches here (the edits of a
+// checkpoint; the others commit through editCatalog).
+func (c *ckpt) dropEdit() error {
+	var errList []error
+	for _, root := range c.refd {
+		errList = append(errList, c.unref(root))
+	}
+	c.refd, c.release = nil, nil
+	if add := c.edit.add; add != nil {
+		c.cat.Refs = slices.DeleteFunc(c.cat.Refs, func(r format.Ref) bool { return r.ID == add.ID })
+	}
+	c.edit = nil
+	c.catLen = int64(c.cat.EncodedLen()) // smaller: its extents still fit
+	return errors.Join(errList...)
 }
 
 func (c *ckpt) ref(root int64) error {

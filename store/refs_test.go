@@ -462,6 +462,10 @@ type failingExtents struct {
 	*alloc.Allocator
 	failAt int // fail the failAt-th Alloc from now (1-based); 0 = never
 	n      int
+	// fresh, when set, collects what Alloc hands out, and Incref fails
+	// on those: the only reference taken to a node this checkpoint made
+	// is a new ref's, to a new root.
+	fresh map[int64]bool
 }
 
 func (f *failingExtents) Alloc(n, align int64) (int64, error) {
@@ -469,7 +473,18 @@ func (f *failingExtents) Alloc(n, align int64) (int64, error) {
 	if f.failAt > 0 && f.n == f.failAt {
 		return 0, fmt.Errorf("injected: %w", ErrNoSpace)
 	}
-	return f.Allocator.Alloc(n, align)
+	off, err := f.Allocator.Alloc(n, align)
+	if err == nil && f.fresh != nil {
+		f.fresh[off] = true
+	}
+	return off, err
+}
+
+func (f *failingExtents) Incref(off int64) error {
+	if f.fresh[off] {
+		return fmt.Errorf("injected: %w", ErrCorrupt)
+	}
+	return f.Allocator.Incref(off)
 }
 
 // TestCheckpointAllOrNothing fails every node allocation of a checkpoint
@@ -547,6 +562,24 @@ func TestCheckpointAllOrNothing(t *testing.T) {
 		checkRefs(t, db, models)
 		checkClean(t, db)
 	}
+	// A snapshot whose reference fails after the last Apply: the
+	// checkpoint commits without it, nothing is lost, writes go on.
+	write(4)
+	fe.fresh = map[int64]bool{}
+	_, err = db.CreateSnapshot("s4", MainBranch)
+	fe.fresh = nil
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("snapshot with a failing reference: %v, want the injected error", err)
+	}
+	if db.Stats().Broken != "" {
+		t.Fatalf("a failed snapshot disabled writes: %s", db.Stats().Broken)
+	}
+	checkRefs(t, db, models)
+	checkClean(t, db)
+	if _, err := db.Snapshot("s4"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the failed snapshot exists: %v", err)
+	}
+	write(5)
 	must(t, db.Close())
 	db, err = Open(path, nil)
 	must(t, err)
