@@ -427,8 +427,10 @@ func (c *ckpt) dropEdit() error {
 	if add := c.edit.add; add != nil {
 		c.cat.Refs = slices.DeleteFunc(c.cat.Refs, func(r format.Ref) bool { return r.ID == add.ID })
 	}
+	// c.catLen stays: it sizes the extents allocated for the catalog
+	// (Check and the reverse map derive their length from it); the
+	// shorter catalog says its own length and the tail is zeros.
 	c.edit = nil
-	c.catLen = int64(c.cat.EncodedLen()) // smaller: its extents still fit
 	return errors.Join(errList...)
 }
 
