@@ -27,8 +27,9 @@
 // payload before it takes the lock; the leader finishes the CRC over the
 // header. A pad record has no payload; its crc covers header bytes 4..32.
 //
-// End marker: after each group the leader stores ^0 in the pos word (bytes
-// 8..16) of the header slot where the next record will go (see below).
+// End marker: after each group the leader stores 0 in the crc word and ^0
+// in the pos word (bytes 0..16) of the header slot where the next record
+// will go (see below).
 //
 // # Space
 //
@@ -64,17 +65,19 @@
 // makes a rewritten record differ from the old one even when its content is
 // identical, so an old record never follows a new one. And since the first
 // record of a replay has no predecessor to check, after every group (and at
-// the end of Replay) the leader overwrites the pos word of the header slot
-// where the next record will go, in the same Drain: a position the store can
-// checkpoint at never holds an old record.
+// the end of Replay) the leader overwrites the crc and pos words of the
+// header slot where the next record will go, in the same Drain: a position
+// the store can checkpoint at never holds an old record.
 //
-// The record a crash cut short is also a danger to the run after it: the
-// next record goes to the same position with the same seq and prev, so a
-// crash inside that append could take the new pos word and keep every
-// other word of the old record, completing it. Replay therefore also zeroes
-// the crc word where the next record goes, and makes both words durable
-// before any Commit: from then on only the new crc can make that header
-// valid, and it matches only the new record.
+// Breaking the crc word too matters because the record that will go there
+// may share every other word with the old one: the next record after a
+// crash goes to the cut-short record's place with the same seq and prev,
+// and a record the same size as a lost one ends where the old group's next
+// record starts, with that record's seq. A crash inside that append could
+// take the new pos word and keep every other word of the old record,
+// completing it. With the crc word zeroed and durable before the append,
+// only the new crc can make that header valid, and it matches only the new
+// record. (TestTornRecordNotCompleted, TestTornGroupNotCompleted.)
 //
 // # Group commit
 //
@@ -514,8 +517,9 @@ func (l *Log) write(batch []pending) error {
 	}
 	last := &batch[len(batch)-1]
 	m := l.markerPos(last.pos+headerSize+align8(uint64(len(last.payload)))) % l.size
+	le.PutUint64(l.ring[m:], 0)
 	le.PutUint64(l.ring[m+8:], ^uint64(0))
-	d.add(m+8, m+16)
+	d.add(m, m+16)
 	d.flush()
 	l.lastWritten = last.seq
 	if l.noSync {
