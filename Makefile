@@ -27,7 +27,7 @@ BENCH_DIR ?= /dev/shm/daxkv-bench
 BENCH_OUT ?= docs/bench
 BENCH_FLAGS ?=
 TEST_TIMEOUT ?= 10m
-TORTURE_TIMEOUT ?= 60m
+TORTURE_TIMEOUT ?= 120m
 
 .PHONY: all help build test fmtcheck vet staticcheck nocgo cross race demo bench torture fmt tools clean
 
