@@ -34,14 +34,23 @@ func benchDB(b *testing.B, size int64) *DB {
 // BenchmarkPut measures durable single-goroutine puts of random keys.
 // With -benchtime=1000000x it stays within one WAL's worth of data; longer
 // runs show the rate checkpoints sustain.
-func BenchmarkPut(b *testing.B) {
+func BenchmarkPut(b *testing.B) { benchPuts(b, benchKey) }
+
+// BenchmarkPutDecimal is BenchmarkPut with the decimal keys daxkv bench
+// uses (random order, 16 digits): their slot prefixes all tie.
+func BenchmarkPutDecimal(b *testing.B) {
+	benchPuts(b, func(buf []byte, i uint64) []byte { return decimalKey(buf, i*0x9e3779b97f4a7c15%1e15) })
+}
+
+// benchPuts times b.N durable puts of 100-byte values under key(i).
+func benchPuts(b *testing.B, key func(buf []byte, i uint64) []byte) {
 	db := benchDB(b, 2<<30)
 	val := make([]byte, 100)
 	var kb [16]byte
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := db.Put(benchKey(kb[:], uint64(i)), val); err != nil {
+		if err := db.Put(key(kb[:], uint64(i)), val); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -353,20 +362,4 @@ func BenchmarkRandomLineRead(b *testing.B) {
 		x = mem[off]
 	}
 	runtime.KeepAlive(x)
-}
-
-// BenchmarkPutDecimal is BenchmarkPut with the decimal keys daxkv bench
-// uses (random order, 16 digits): their slot prefixes all tie.
-func BenchmarkPutDecimal(b *testing.B) {
-	db := benchDB(b, 2<<30)
-	val := make([]byte, 100)
-	var kb [16]byte
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := db.Put(decimalKey(kb[:], uint64(i)*0x9e3779b97f4a7c15%1e15), val); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }

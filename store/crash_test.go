@@ -365,6 +365,16 @@ func (s *crashSim) step() {
 	s.after = nil
 }
 
+// run takes n steps, then checks the store holds the acknowledged state.
+func (s *crashSim) run(n int) {
+	for range n {
+		s.step()
+	}
+	if got, err := readRefs(s.db); err != nil || !got.equal(s.acked) {
+		s.t.Fatalf("final state: %v\n%s", err, diffRefModels(got, s.acked))
+	}
+}
+
 // writer is what DB and *Branch have for writing.
 type writer interface {
 	Put(key, value []byte) error
@@ -440,12 +450,7 @@ func TestCrashSimulation(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			s := newCrashSim(t, seed, 512<<10)
 			s.nested = 10
-			for i := crashSteps(t); i > 0; i-- {
-				s.step()
-			}
-			if got, err := readRefs(s.db); err != nil || !got.equal(s.acked) {
-				t.Fatalf("final state: %v\n%s", err, diffRefModels(got, s.acked))
-			}
+			s.run(crashSteps(t))
 			// The workload must have wrapped the WAL ring several times,
 			// or wraparound went untested.
 			if laps := s.db.wal.End().Off / uint64(s.db.sb.WALSize); laps < 2 && !testing.Short() {
@@ -565,12 +570,7 @@ func TestCrashRegressions(t *testing.T) {
 		t.Run(fmt.Sprint("seed", r.seed), func(t *testing.T) {
 			s := newCrashSim(t, r.seed, 512<<10)
 			s.nested = r.nested
-			for i := 0; i < r.steps; i++ {
-				s.step()
-			}
-			if got, err := readRefs(s.db); err != nil || !got.equal(s.acked) {
-				t.Fatalf("final state: %v\n%s", err, diffRefModels(got, s.acked))
-			}
+			s.run(r.steps)
 			must(t, s.db.Close())
 		})
 	}

@@ -71,36 +71,51 @@ func (db *DB) treeValue(v *btree.Value, key []byte) ([]byte, error) {
 }
 
 // extValue returns the value stored in the extent at off. The first read
-// of an extent in this process checks it (verifyExtValue); later reads,
+// of an extent in this process checks it (checkValueExtent); later reads,
 // and reads of extents this process wrote, take the bytes without
 // touching them: a value is immutable, a scan that does not look at its
 // values then reads none of them, and damage since shows up as a fault
 // on the mapping, which the fault guard turns into an error.
 func (db *DB) extValue(off, n int64, key []byte) ([]byte, error) {
-	extLen := format.ValueExtentLen(len(key), n)
-	if !db.sb.ValidExtent(off, extLen) {
-		return nil, fmt.Errorf("%w: value extent [%d,+%d) of key %q outside extent space", ErrCorrupt, off, extLen, key)
+	ext, err := db.valueExtent(off, n, key)
+	if err != nil {
+		return nil, err
 	}
 	if db.valVerified.Has(off / format.UnitSize) {
-		at := off + format.ValueHeaderLen + int64(len(key))
-		return db.mem[at : at+n : at+n], nil
+		at := format.ValueHeaderLen + int64(len(key))
+		return ext[at : at+n : at+n], nil
 	}
-	val, err := db.verifyExtValue(off, n, key)
+	val, err := checkValueExtent(ext, off, n, key)
 	if err == nil {
 		db.valVerified.Add(off / format.UnitSize)
 	}
 	return val, err
 }
 
-// verifyExtValue returns the value stored in the extent at off, after
-// checking the extent's header names key and the value's checksum matches.
+// verifyExtValue is extValue checking the extent whatever was seen before
+// (Check).
 func (db *DB) verifyExtValue(off, n int64, key []byte) ([]byte, error) {
+	ext, err := db.valueExtent(off, n, key)
+	if err != nil {
+		return nil, err
+	}
+	return checkValueExtent(ext, off, n, key)
+}
+
+// valueExtent returns the extent at off that holds key's value of n bytes,
+// after checking it lies in the extent space.
+func (db *DB) valueExtent(off, n int64, key []byte) ([]byte, error) {
 	extLen := format.ValueExtentLen(len(key), n)
 	if !db.sb.ValidExtent(off, extLen) {
 		return nil, fmt.Errorf("%w: value extent [%d,+%d) of key %q outside extent space", ErrCorrupt, off, extLen, key)
 	}
-	ext := db.mem[off : off+extLen]
-	h, err := format.DecodeValueHeader(ext, extLen)
+	return db.mem[off : off+extLen : off+extLen], nil
+}
+
+// checkValueExtent returns the value in ext, the extent at off, after
+// checking its header names key and the value's checksum matches.
+func checkValueExtent(ext []byte, off, n int64, key []byte) ([]byte, error) {
+	h, err := format.DecodeValueHeader(ext, int64(len(ext)))
 	if err != nil {
 		return nil, fmt.Errorf("key %q at %d: %w", key, off, err)
 	}

@@ -60,14 +60,3 @@ func (s *Set) Add(i int64) {
 	}
 	c[i>>6&(chunkWords-1)].Or(1 << (i & 63))
 }
-
-// Bytes is the memory the set holds now.
-func (s *Set) Bytes() int64 {
-	n := int64(len(s.chunks)) * 8
-	for i := range s.chunks {
-		if s.chunks[i].Load() != nil {
-			n += chunkWords * 8
-		}
-	}
-	return n
-}

@@ -154,8 +154,7 @@ func (t *Tree) checkMutations(muts []Mutation) error {
 			}
 			continue
 		}
-		size := int64(len(t.mem))
-		if v.Inline != nil || v.Ext < 0 || v.Ext%UnitSize != 0 || v.Ext >= size || v.Len < 0 || v.Len > size-v.Ext {
+		if v.Inline != nil || !validExtentRef(v.Ext, v.Len, int64(len(t.mem))) {
 			return fmt.Errorf("btree: mutation %d: value extent %#x length %d: %w", i, v.Ext, v.Len, errs.Invalid)
 		}
 		if r, ok := t.ext.Refs(v.Ext); !ok || r == 0 {

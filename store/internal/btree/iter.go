@@ -205,10 +205,8 @@ func (it *Iter) load() bool {
 					return true
 				}
 			case tagExtent:
-				// The checks of node.value, inline.
 				if p+17 <= NodeSize {
-					ext, vlen, lim := int64(le.Uint64(b[p+1:])), int64(le.Uint64(b[p+9:])), it.leaf.lim
-					if ext > 0 && ext%UnitSize == 0 && ext < lim && vlen >= 0 && vlen <= lim-ext {
+					if ext, vlen := extentRef(b[p+1:]); validExtentRef(ext, vlen, it.leaf.lim) {
 						it.key = b[pos:p:p]
 						it.val = Value{Ext: ext, Len: vlen}
 						it.valid = true

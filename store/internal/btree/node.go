@@ -262,6 +262,17 @@ func (n *node) child(i int) (int64, error) {
 	return c, nil
 }
 
+// extentRef decodes an extent value's offset and length (after its tag).
+func extentRef(b []byte) (ext, vlen int64) {
+	return int64(le.Uint64(b)), int64(le.Uint64(b[8:]))
+}
+
+// validExtentRef reports whether an extent value lies in a region whose
+// extent space ends at lim.
+func validExtentRef(ext, vlen, lim int64) bool {
+	return ext > 0 && ext%UnitSize == 0 && ext < lim && vlen >= 0 && vlen <= lim-ext
+}
+
 // value decodes leaf entry i's value; Inline is a slice of the mapping.
 func (n *node) value(i int) (Value, error) {
 	pos, klen, err := n.entry(i, 1)
@@ -283,9 +294,8 @@ func (n *node) value(i int) (Value, error) {
 		if p+17 > NodeSize {
 			return Value{}, corruptf(n.off, "entry %d: truncated extent value", i)
 		}
-		ext := int64(le.Uint64(n.b[p+1:]))
-		vlen := int64(le.Uint64(n.b[p+9:]))
-		if ext <= 0 || ext%UnitSize != 0 || ext >= n.lim || vlen < 0 || vlen > n.lim-ext {
+		ext, vlen := extentRef(n.b[p+1:])
+		if !validExtentRef(ext, vlen, n.lim) {
 			return Value{}, corruptf(n.off, "entry %d: value extent %#x length %d", i, ext, vlen)
 		}
 		return Value{Ext: ext, Len: vlen}, nil

@@ -114,7 +114,7 @@ const (
 	// reaches padFlag.
 	maxLength = padFlag - 8
 	// markerLen is the free space the end marker needs past the end: the
-	// pos word of the next header slot.
+	// crc and pos words of the next header slot.
 	markerLen = 16
 	noPad     = ^uint64(0)
 )
@@ -303,14 +303,10 @@ func (l *Log) Replay(fn func(pos Position, payload []byte) error) (end Position,
 	}
 	if !l.readOnly {
 		// Break whatever header an earlier run left where the next record
-		// goes (see "Records left behind by a crash"): its crc word too,
-		// so that the next record, which shares its pos, seq and prev,
-		// cannot complete it word by word.
+		// goes (see "Records left behind by a crash").
 		if m := l.markerPos(s.pos); m+markerLen <= l.start.Off+l.size {
-			off := m % l.size
-			le.PutUint64(l.ring[off:], 0)
-			le.PutUint64(l.ring[off+8:], ^uint64(0))
-			if err := flush.Persist(l.p, l.ring[off:off+16]); err != nil {
+			off := l.putMarker(m)
+			if err := flush.Persist(l.p, l.ring[off:off+markerLen]); err != nil {
 				return Position{}, fmt.Errorf("wal: persist end marker: %w", err)
 			}
 		}
@@ -516,10 +512,8 @@ func (l *Log) write(batch []pending) error {
 		}
 	}
 	last := &batch[len(batch)-1]
-	m := l.markerPos(last.pos+headerSize+align8(uint64(len(last.payload)))) % l.size
-	le.PutUint64(l.ring[m:], 0)
-	le.PutUint64(l.ring[m+8:], ^uint64(0))
-	d.add(m, m+16)
+	m := l.putMarker(l.markerPos(last.pos + headerSize + align8(uint64(len(last.payload)))))
+	d.add(m, m+markerLen)
 	d.flush()
 	l.lastWritten = last.seq
 	if l.noSync {
@@ -569,6 +563,16 @@ func (l *Log) Sync() error {
 		l.cond.Broadcast()
 	}
 	return l.err
+}
+
+// putMarker writes the end marker into the header slot at absolute
+// position pos (0 in the crc word, ^0 in the pos word; see "Records left
+// behind by a crash") and returns its ring offset. Not flushed.
+func (l *Log) putMarker(pos uint64) uint64 {
+	off := pos % l.size
+	le.PutUint64(l.ring[off:], 0)
+	le.PutUint64(l.ring[off+8:], ^uint64(0))
+	return off
 }
 
 // markerPos is where the header of a record appended at end would start.
