@@ -3,6 +3,7 @@ package btree
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"runtime"
 	"sort"
 )
@@ -27,10 +28,16 @@ type Dir struct {
 	common []byte
 	prefix []uint64 // 8-byte big-endian prefix of each bound after common
 	sample []uint64 // prefix[0], prefix[dirBlock], prefix[2*dirBlock], ...
-	leaf   []int64  // leaf offsets
+	leaf   []int64  // leaf offsets; bit 0 set: the leaf's slot prefixes tie (leafTied)
 	lowEnd []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
 	lows   []byte
 }
+
+// leafTied marks, in the low bit of a leaf offset (offsets are multiples
+// of NodeSize), a leaf whose bounds share their first prefixLen bytes: every
+// key in it does too, so its slot prefixes all tie and a lookup reads keys
+// from the heap at every step of its search.
+const leafTied = 1
 
 // dirBlock is how many prefixes find scans after bisecting the samples.
 const dirBlock = 32
@@ -79,6 +86,12 @@ func (d *Dir) index() {
 		}
 		d.common = bytes.Clone(d.common)
 	}
+	for i := 0; i+1 < len(d.leaf); i++ {
+		lo, hi := d.low(i), d.low(i+1)
+		if len(lo) >= prefixLen && len(hi) >= prefixLen && bytes.Equal(lo[:prefixLen], hi[:prefixLen]) {
+			d.leaf[i] |= leafTied
+		}
+	}
 	d.prefix = make([]uint64, len(d.leaf))
 	for i := range d.prefix {
 		if low := d.low(i); len(low) > len(d.common) {
@@ -90,48 +103,60 @@ func (d *Dir) index() {
 	}
 }
 
-// find returns the leaf that may hold key: the last one whose lower bound
-// is <= key. The first leaf's bound is empty, below every key.
-func (d *Dir) find(key []byte) int64 {
+// find returns the index of the leaf that may hold key: the last one whose
+// lower bound is <= key. The first leaf's bound is empty, below every key.
+func (d *Dir) find(key []byte) int {
 	if !bytes.HasPrefix(key, d.common) {
 		// Every bound but the first starts with common.
 		if bytes.Compare(key, d.common) < 0 {
-			return d.leaf[0]
+			return 0
 		}
-		return d.leaf[len(d.leaf)-1]
+		return len(d.leaf) - 1
 	}
 	kp := dirPrefix(key[len(d.common):])
 	// Bisect the samples (every dirBlock-th prefix, a few KiB that stay in
 	// L1), then count inside one block: a dozen well-predicted steps
 	// instead of a bisection's twenty mispredicted ones over the whole
 	// array. Ties on the prefix are settled on the key bytes after.
-	lo, hi := 0, len(d.sample)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if d.sample[m] <= kp {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	//
+	// The bisection finds the last sample <= kp (or the first sample when
+	// none is) without branches: each step's direction is a coin toss, and
+	// a mispredict costs more than the step. Blocks before that sample's
+	// hold only prefixes <= kp and blocks after it only greater ones, so
+	// the last prefix <= kp is in its block.
+	s := d.sample
+	base, size := 0, len(s)
+	for size > 1 {
+		half := size >> 1
+		// borrow is 1 when kp < sample, else 0; the mask keeps half
+		// only when sample <= kp.
+		_, borrow := bits.Sub64(kp, s[base+half], 0)
+		base += half & (int(borrow) - 1)
+		size -= half
 	}
-	// Blocks before lo-1 hold only prefixes <= kp, blocks from lo on only
-	// greater ones: the last prefix <= kp is in block lo-1.
-	start := max(lo-1, 0) * dirBlock
+	start := base * dirBlock
+	end := min(start+dirBlock, len(d.prefix))
+	// Touch the block's leaf offsets (8 to a cache line) before counting,
+	// so their misses overlap the prefixes' instead of following them.
+	var touch int64
+	for i := start; i < end; i += 8 {
+		touch |= d.leaf[i]
+	}
 	ub := start
-	for _, p := range d.prefix[start:min(start+dirBlock, len(d.prefix))] {
-		if p <= kp {
-			ub++
-		}
+	for _, p := range d.prefix[start:end] {
+		_, borrow := bits.Sub64(kp, p, 0)
+		ub += 1 - int(borrow) // one when p <= kp
 	}
+	runtime.KeepAlive(touch)
 	if ub == 0 || d.prefix[ub-1] != kp {
-		return d.leaf[max(ub-1, 0)] // no tie: the last bound below
+		return max(ub-1, 0) // no tie: the last bound below
 	}
 	// Bounds sharing key's prefix (keys like "00000000123" share all 8
 	// bytes) are settled by bisecting their key bytes: the last bound
 	// <= key among them, else the last bound below them.
 	tie := sort.Search(ub, func(i int) bool { return d.prefix[i] >= kp })
 	n := sort.Search(ub-tie, func(j int) bool { return bytes.Compare(d.low(tie+j), key) > 0 })
-	return d.leaf[max(tie+n-1, 0)]
+	return max(tie+n-1, 0)
 }
 
 // BuildDir reads the internal nodes of the tree at root (never its leaves)
@@ -193,32 +218,61 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	if d.root == 0 {
 		return Value{}, false, nil
 	}
-	off := d.find(key)
-	t.warm(off)
+	e := d.leaf[d.find(key)]
+	off := e &^ leafTied
+	// A lookup reads the header and slots, then one entry, unless the
+	// slot prefixes tie (keys like "0000000000123456"): then it reads a
+	// key from the heap at every step, and loading the whole node at once
+	// lets those misses overlap.
+	if e&leafTied != 0 {
+		t.warm(off)
+	} else {
+		t.warmSlots(off)
+	}
 	n, err := t.readNode(off, 0)
 	if err != nil {
 		return Value{}, false, err
 	}
+	if e&leafTied == 0 && n.count > 1 && n.slotPrefix(0) == n.slotPrefix(n.count-1) {
+		t.warmRange(off+int64(n.heap), off+NodeSize) // bounds did not tell
+	}
 	return n.lookup(key)
 }
 
-// warmLines is how much of a node warm touches: all of it. The header and
-// slots alone (6 lines) did as well for keys whose 4-byte slot prefixes
-// differ, but keys that share them ("0000000000123456") make the search
-// read a key from the heap at every step, and those misses then overlap
-// too (decimal keys: 1.33-1.60 -> 0.97-1.28 µs a Get).
-const warmLines = NodeSize / 64
+// warmSlotLines is how much of a node warmSlots touches: the header and
+// the slots of up to 44 entries. Loading a whole node costs about three
+// times as much as these six lines (its 64 misses queue for the line fill
+// buffers), while a lookup needs only them and the entry it finds.
+const warmSlotLines = 6
 
-// warm loads one byte from each line of the node at off, so their cache
-// misses overlap instead of following one another down a binary search.
+// warmSlots loads the header and slot lines of the node at off at once, so
+// their misses overlap instead of following one another down the search.
+func (t *Tree) warmSlots(off int64) {
+	if off <= 0 || off > int64(len(t.mem))-NodeSize {
+		return // readNode reports it
+	}
+	t.warmRange(off, off+warmSlotLines*64)
+}
+
+// warm loads every line of the node at off (the iterator reads them all).
 func (t *Tree) warm(off int64) {
 	if off <= 0 || off > int64(len(t.mem))-NodeSize {
 		return // readNode reports it
 	}
-	b := t.mem[off : off+warmLines*64]
+	t.warmRange(off, off+NodeSize)
+}
+
+// warmRange loads one byte from each line of mem[from:to]; callers keep
+// the range inside one node.
+func (t *Tree) warmRange(from, to int64) {
+	b := t.mem[from&^63 : to]
 	var x byte
 	for i := 0; i < len(b); i += 64 {
 		x |= b[i]
 	}
 	runtime.KeepAlive(x) // or the unused loads are compiled away
+}
+
+func (n *node) slotPrefix(i int) uint32 {
+	return binary.BigEndian.Uint32(n.b[hdrSize+slotSize*i+prefixLen:])
 }

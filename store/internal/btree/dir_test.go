@@ -45,3 +45,54 @@ func TestDirCommonPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestDirTiedLeaves checks the directory's tie marks: a marked leaf has
+// every slot prefix equal (the mark is sound), leaves of decimal keys are
+// marked, and leaves of scattered keys are not.
+func TestDirTiedLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		key     func(i int) string
+		wantAll bool // every leaf between the first and the last marked; else none
+	}{
+		{"decimal", func(i int) string { return fmt.Sprintf("%016d", i*13) }, true},
+		{"scattered", func(i int) string { return fmt.Sprintf("%08x", uint32(i)*2654435761) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 64<<20, false)
+			var muts []Mutation
+			for i := 0; i < 5000; i++ {
+				muts = append(muts, Mutation{Key: []byte(tc.key(i)), Value: e.value([]byte("v"))})
+			}
+			slices.SortFunc(muts, func(a, b Mutation) int { return bytes.Compare(a.Key, b.Key) })
+			root, _ := e.apply(0, muts)
+			d, err := e.tr.BuildDir(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			marked := 0
+			for i, off := range d.leaf {
+				if off&leafTied == 0 {
+					continue
+				}
+				marked++
+				n, err := e.tr.readNode(off&^leafTied, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := 1; j < n.count; j++ {
+					if n.slotPrefix(j) != n.slotPrefix(0) {
+						t.Fatalf("leaf %d marked tied, but slot %d prefix %#x differs from %#x", i, j, n.slotPrefix(j), n.slotPrefix(0))
+					}
+				}
+			}
+			want := 0
+			if tc.wantAll {
+				want = d.Leaves() - 2 // the first and last have an open bound
+			}
+			if d.Leaves() < 10 || marked != want {
+				t.Fatalf("%d of %d leaves marked, want %d", marked, d.Leaves(), want)
+			}
+		})
+	}
+}
