@@ -281,7 +281,8 @@ func fill(b *testing.B, path string, n uint64, clean bool) {
 }
 
 // BenchmarkRecoverFullWAL measures Open after a crash that left the WAL as
-// full as it gets before a checkpoint (half the ring) over 1M keys.
+// full as it gets before a checkpoint starts (half the ring, at most
+// maxCheckpointTrigger) over 1M keys.
 func BenchmarkRecoverFullWAL(b *testing.B) {
 	path := filepath.Join(shmDir(b), "recover.region")
 	fill(b, path, 1_000_000, true)
@@ -291,7 +292,7 @@ func BenchmarkRecoverFullWAL(b *testing.B) {
 	}
 	val := make([]byte, 100)
 	var kb [16]byte
-	for i := uint64(0); db.wal.Used() < db.sb.WALSize/2; i++ {
+	for i := uint64(0); db.wal.Used() < min(db.sb.WALSize/2, maxCheckpointTrigger); i++ {
 		if err := db.Put(benchKey(kb[:], 2_000_000+i), val); err != nil {
 			b.Fatal(err)
 		}
