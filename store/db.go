@@ -174,6 +174,10 @@ func Open(path string, opts *Options) (*DB, error) {
 		db.bg.Add(1)
 		go db.checkpointer()
 	}
+	if db.wantsPrefault() {
+		db.bg.Add(1)
+		go db.prefaultWAL()
+	}
 	db.vers.installed = db.kickDirs
 	db.bg.Add(1)
 	go db.dirBuilder()

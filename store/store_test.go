@@ -15,8 +15,6 @@ import (
 	"github.com/daxkv/daxkv/store/internal/format"
 )
 
-// shmDir returns a fresh directory on tmpfs when the machine has one (the
-// emulated-pmem mode), else a temporary directory.
 // shmDir is a fresh directory for a test region: under $DAXKV_TEST_DIR
 // when set (a DAX mount, or a tmpfs mounted with huge=always), else under
 // /dev/shm, else the test's temporary directory.

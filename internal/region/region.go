@@ -324,6 +324,39 @@ func (r *Region) Protect(b []byte, readable bool) error {
 	return r.protect(lo, hi, readable)
 }
 
+// Populate maps the pages covering b ahead of use, writable, without
+// changing their contents (MADV_POPULATE_WRITE), so that the first store to
+// each page does not stop for a page fault. b must be a subslice of Data of
+// a writable region. It is a hint: where the kernel (before Linux 5.14) or
+// the platform lacks it, the error wraps errors.ErrUnsupported.
+func (r *Region) Populate(b []byte) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	lo, hi, err := r.span(b, "populate")
+	if err != nil || lo == hi {
+		return err
+	}
+	if r.readOnly {
+		return fmt.Errorf("region: populate %s: read-only mapping: %w", r.path, errs.Invalid)
+	}
+	lo = alignDown(lo, r.granule)
+	hi = min(alignDown(hi+r.granule-1, r.granule), len(r.mapping))
+	return r.populate(lo, hi)
+}
+
+// Mapped counts the pages covering b that this process has mapped now
+// (from /proc/self/pagemap): what Populate, or touching them, did. It is
+// for diagnostics and tests; off Linux it returns errors.ErrUnsupported.
+func (r *Region) Mapped(b []byte) (int, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	lo, hi, err := r.span(b, "mapped")
+	if err != nil || lo == hi {
+		return 0, err
+	}
+	return r.mapped(alignDown(lo, r.granule), hi)
+}
+
 // Close unmaps the region, releases the lock and closes the file. Data must
 // not be used afterwards. Calling Close again returns nil.
 func (r *Region) Close() error {

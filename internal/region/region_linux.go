@@ -3,6 +3,7 @@
 package region
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -305,6 +307,41 @@ func (r *Region) protect(lo, hi int, readable bool) error {
 		return fmt.Errorf("region: mprotect %s [%d, %d): %w", r.path, lo, hi, err)
 	}
 	return nil
+}
+
+func (r *Region) populate(lo, hi int) error {
+	err := unix.Madvise(r.mapping[lo:hi], unix.MADV_POPULATE_WRITE)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 5.14 do not know the advice.
+		return fmt.Errorf("region: populate %s: %w", r.path, errors.ErrUnsupported)
+	}
+	if err != nil {
+		return fmt.Errorf("region: populate %s [%d, %d): %w", r.path, lo, hi, err)
+	}
+	return nil
+}
+
+// mapped reads the present bit (63) of each page's pagemap entry.
+func (r *Region) mapped(lo, hi int) (int, error) {
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return 0, fmt.Errorf("region: mapped: %w", err)
+	}
+	defer f.Close()
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(r.mapping)))
+	first := (base + uintptr(lo)) / uintptr(r.granule)
+	pages := (hi - lo + r.granule - 1) / r.granule
+	buf := make([]byte, 8*pages)
+	if _, err := f.ReadAt(buf, int64(first)*8); err != nil {
+		return 0, fmt.Errorf("region: mapped: %w", err)
+	}
+	n := 0
+	for i := 0; i < pages; i++ {
+		if binary.LittleEndian.Uint64(buf[8*i:])>>63 == 1 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // unmap releases the mapping, then the lock (closing the descriptor drops

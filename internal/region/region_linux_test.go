@@ -608,3 +608,55 @@ func TestSyncWritesBackPages(t *testing.T) {
 		t.Fatalf("file reads %v, %v", b, err)
 	}
 }
+
+// TestPopulate checks that Populate maps exactly the pages asked for,
+// leaves their bytes alone, and refuses read-only, foreign and closed use.
+func TestPopulate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r")
+	const unit = 64 * Alignment
+	r := mustOpen(t, path, Options{Size: 4 * unit})
+	pages := unit / r.PageSize()
+	mapped := func(b []byte) int {
+		t.Helper()
+		n, err := r.Mapped(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	third, fourth := r.Data[2*unit:3*unit], r.Data[3*unit:]
+	if n := mapped(third) + mapped(fourth); n != 0 {
+		t.Fatalf("%d untouched pages already mapped", n)
+	}
+	r.Data[unit+100] = 0xA5 // maps one page of the second unit
+	if err := r.Populate(r.Data[unit : 2*unit]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Populate(third[1 : len(third)-1]); err != nil { // widened to whole pages
+		t.Fatal(err)
+	}
+	if got := r.Data[unit+100]; got != 0xA5 {
+		t.Fatalf("populate changed a byte: %#x", got)
+	}
+	if n := mapped(r.Data[unit : 2*unit]); n != pages {
+		t.Errorf("second unit: %d of %d pages mapped", n, pages)
+	}
+	if n := mapped(third); n != pages {
+		t.Errorf("third unit: %d of %d pages mapped", n, pages)
+	}
+	if n := mapped(fourth); n != 0 {
+		t.Errorf("fourth unit, not populated: %d pages mapped", n)
+	}
+	if err := r.Populate(make([]byte, 10)); !errors.Is(err, errs.Invalid) {
+		t.Errorf("Populate(foreign slice) = %v, want errs.Invalid", err)
+	}
+	data := r.Data
+	r.Close()
+	if err := r.Populate(data[:10]); !errors.Is(err, errs.Closed) {
+		t.Errorf("Populate after Close = %v, want errs.Closed", err)
+	}
+	ro := mustOpen(t, path, Options{ReadOnly: true})
+	if err := ro.Populate(ro.Data[:10]); !errors.Is(err, errs.Invalid) {
+		t.Errorf("Populate(read-only) = %v, want errs.Invalid", err)
+	}
+}

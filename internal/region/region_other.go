@@ -115,6 +115,15 @@ func (r *Region) sync(lo, hi int) error {
 	return nil
 }
 
+// populate is a hint only Linux takes (MADV_POPULATE_WRITE).
+func (r *Region) populate(lo, hi int) error {
+	return fmt.Errorf("region: populate %s: %w", r.path, errors.ErrUnsupported)
+}
+
+func (r *Region) mapped(lo, hi int) (int, error) {
+	return 0, fmt.Errorf("region: mapped %s: %w", r.path, errors.ErrUnsupported)
+}
+
 func (r *Region) unmap() error {
 	return errors.Join(r.sys.mm.Unmap(), r.sys.f.Close())
 }
