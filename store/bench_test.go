@@ -174,6 +174,22 @@ func BenchmarkGetRandom(b *testing.B) {
 	}
 }
 
+// BenchmarkGetAppendRandom is BenchmarkGetRandom reusing one buffer.
+func BenchmarkGetAppendRandom(b *testing.B) {
+	db := loadedDB(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var kb [16]byte
+	var buf []byte
+	var err error
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if buf, err = db.GetAppend(buf[:0], benchKey(kb[:], rng.Uint64N(loaded.n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkViewGetRandom(b *testing.B) {
 	db := loadedDB(b)
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -13,16 +13,25 @@ import (
 // an error wrapping ErrNotFound.
 func (db *DB) Get(key []byte) ([]byte, error) { return db.mainRef().get(key) }
 
+// GetAppend is Get appending the value to dst instead of allocating a
+// copy, as strconv's Append functions do: a caller that reuses its buffer
+// (dst[:0]) reads without allocating. On an error it returns dst as given.
+func (db *DB) GetAppend(dst, key []byte) ([]byte, error) { return db.mainRef().appendGet(dst, key) }
+
 // View runs fn with a consistent read-only view of the main branch. Values
 // it returns alias the mapped region and are valid only until fn returns.
 func (db *DB) View(fn func(v *View) error) error { return db.mainRef().view(fn) }
 
-func (r *refHandle) get(key []byte) ([]byte, error) {
+func (r *refHandle) get(key []byte) ([]byte, error) { return r.appendGet(nil, key) }
+
+// appendGet appends key's value to dst (a fresh, non-nil slice when dst is
+// nil, so that an empty value differs from no value).
+func (r *refHandle) appendGet(dst, key []byte) ([]byte, error) {
 	if err := r.db.begin(); err != nil {
 		return nil, err
 	}
 	defer r.db.end()
-	return r.getLocked(key)
+	return r.appendGetLocked(dst, key)
 }
 
 // lookupLive finds key for ref id in v: the live memtable, the frozen one,
@@ -347,7 +356,10 @@ func (tx *Tx) add(key, value []byte, del bool) error {
 }
 
 // getLocked is get for callers already inside begin/end.
-func (r *refHandle) getLocked(key []byte) ([]byte, error) {
+func (r *refHandle) getLocked(key []byte) ([]byte, error) { return r.appendGetLocked(nil, key) }
+
+// appendGetLocked is appendGet for callers already inside begin/end.
+func (r *refHandle) appendGetLocked(dst, key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -357,11 +369,11 @@ func (r *refHandle) getLocked(key []byte) ([]byte, error) {
 	if _, ok := v.root(r.id); !ok {
 		return nil, r.deleted()
 	}
-	var out []byte
+	out := dst
 	err := db.guard(func() error {
 		val, err := db.lookupLive(v, r.id, key)
 		if err == nil {
-			out = bytes.Clone(val)
+			out = append(dst, val...)
 			if out == nil {
 				out = []byte{}
 			}

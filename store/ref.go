@@ -100,6 +100,9 @@ func (b *Branch) Name() string { return b.r.name }
 // ErrNotFound.
 func (b *Branch) Get(key []byte) ([]byte, error) { return b.r.get(key) }
 
+// GetAppend is Get appending the value to dst (see DB.GetAppend).
+func (b *Branch) GetAppend(dst, key []byte) ([]byte, error) { return b.r.appendGet(dst, key) }
+
 // Put stores value under key.
 func (b *Branch) Put(key, value []byte) error {
 	if err := b.r.live(); err != nil {
@@ -138,6 +141,9 @@ func (s *Snapshot) Name() string { return s.r.name }
 // Get returns a copy of the value stored under key, or an error wrapping
 // ErrNotFound.
 func (s *Snapshot) Get(key []byte) ([]byte, error) { return s.r.get(key) }
+
+// GetAppend is Get appending the value to dst (see DB.GetAppend).
+func (s *Snapshot) GetAppend(dst, key []byte) ([]byte, error) { return s.r.appendGet(dst, key) }
 
 // View runs fn with a read-only view of the snapshot. Values alias the
 // mapped region and are valid only until fn returns.

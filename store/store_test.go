@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -595,4 +596,54 @@ func TestValueExtentVerifiedOnce(t *testing.T) {
 		t.Fatalf("Check after damage to a verified value: %v %q, want a problem", err, rep.Problems)
 	}
 	db.mem[at] ^= 0xff
+}
+
+// TestGetAppend checks GetAppend on main, a branch and a snapshot: the
+// value lands after dst's bytes, dst comes back unchanged on a miss, an
+// empty value is a non-nil slice, and a buffer with room costs no
+// allocation.
+func TestGetAppend(t *testing.T) {
+	db, _ := openTest(t, 8<<20)
+	for _, kv := range [][2]string{{"k", "value"}, {"empty", ""}, {"big", strings.Repeat("b", 3000)}} {
+		if err := db.Put([]byte(kv[0]), []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.CreateBranch("dev", MainBranch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateSnapshot("snap", MainBranch); err != nil {
+		t.Fatal(err)
+	}
+	br, err := db.Branch("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := db.Snapshot("snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, get := range map[string]func(dst, key []byte) ([]byte, error){
+		"main": db.GetAppend, "branch": br.GetAppend, "snapshot": sn.GetAppend,
+	} {
+		got, err := get([]byte("pre:"), []byte("k"))
+		if err != nil || string(got) != "pre:value" {
+			t.Fatalf("%s: GetAppend(pre:, k) = %q, %v", name, got, err)
+		}
+		dst := []byte("keep")
+		got, err = get(dst, []byte("missing"))
+		if !errors.Is(err, ErrNotFound) || string(got) != "keep" {
+			t.Fatalf("%s: GetAppend of a missing key = %q, %v; want dst and ErrNotFound", name, got, err)
+		}
+		if got, err = get(nil, []byte("empty")); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("%s: GetAppend(nil, empty) = %#v, %v; want a non-nil empty slice", name, got, err)
+		}
+		if got, err = get(nil, []byte("big")); err != nil || len(got) != 3000 {
+			t.Fatalf("%s: GetAppend(nil, big) = %d bytes, %v", name, len(got), err)
+		}
+		buf, big := make([]byte, 0, 4096), []byte("big")
+		if n := testing.AllocsPerRun(100, func() { buf, _ = get(buf[:0], big) }); n != 0 {
+			t.Fatalf("%s: %v allocations per GetAppend into a buffer with room", name, n)
+		}
+	}
 }

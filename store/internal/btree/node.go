@@ -51,6 +51,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"runtime"
 
 	"github.com/daxkv/daxkv/internal/errs"
 )
@@ -330,6 +331,12 @@ func (n *node) cmpKey(i int, key []byte, kp uint32) (int, error) {
 		// Equal padded prefixes of short keys: they differ at most
 		// in trailing zero bytes, so the shorter one sorts first.
 		return klen - len(key), nil
+	}
+	// A tie is most often the key being looked up: load the lines after
+	// the key's together with it, so that reading the value that follows
+	// does not miss again.
+	if pos := int(le.Uint16(n.b[s:])); pos < NodeSize-2*64 {
+		runtime.KeepAlive(n.b[pos+64] | n.b[pos+2*64])
 	}
 	k, err := n.key(i)
 	if err != nil {
