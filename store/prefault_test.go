@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestWALPrefaulted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n, len(ring) / db.reg.PageSize()
+		return n, len(ring) / os.Getpagesize()
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		n, all := walPages(db)

@@ -25,10 +25,11 @@ func (db *DB) View(fn func(v *View) error) error { return db.mainRef().view(fn) 
 func (r *refHandle) get(key []byte) ([]byte, error) { return r.appendGet(nil, key) }
 
 // appendGet appends key's value to dst (a fresh, non-nil slice when dst is
-// nil, so that an empty value differs from no value).
+// nil, so that an empty value differs from no value). On every error it
+// returns dst as given.
 func (r *refHandle) appendGet(dst, key []byte) ([]byte, error) {
 	if err := r.db.begin(); err != nil {
-		return nil, err
+		return dst, err
 	}
 	defer r.db.end()
 	return r.appendGetLocked(dst, key)
@@ -361,13 +362,13 @@ func (r *refHandle) getLocked(key []byte) ([]byte, error) { return r.appendGetLo
 // appendGetLocked is appendGet for callers already inside begin/end.
 func (r *refHandle) appendGetLocked(dst, key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
-		return nil, err
+		return dst, err
 	}
 	db := r.db
 	v := db.vers.acquire()
 	defer db.vers.unref(v)
 	if _, ok := v.root(r.id); !ok {
-		return nil, r.deleted()
+		return dst, r.deleted()
 	}
 	out := dst
 	err := db.guard(func() error {

@@ -645,5 +645,21 @@ func TestGetAppend(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { buf, _ = get(buf[:0], big) }); n != 0 {
 			t.Fatalf("%s: %v allocations per GetAppend into a buffer with room", name, n)
 		}
+		if got, err := get(dst, nil); !errors.Is(err, ErrInvalid) || string(got) != "keep" {
+			t.Fatalf("%s: GetAppend with an empty key = %q, %v; want dst and ErrInvalid", name, got, err)
+		}
+	}
+	// dst comes back on the errors raised before the lookup too.
+	if err := db.DeleteBranch("dev"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := br.GetAppend([]byte("keep"), []byte("k")); !errors.Is(err, ErrNotFound) || string(got) != "keep" {
+		t.Fatalf("GetAppend on a deleted branch = %q, %v; want dst and ErrNotFound", got, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.GetAppend([]byte("keep"), []byte("k")); !errors.Is(err, ErrClosed) || string(got) != "keep" {
+		t.Fatalf("GetAppend after Close = %q, %v; want dst and ErrClosed", got, err)
 	}
 }

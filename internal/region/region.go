@@ -344,9 +344,10 @@ func (r *Region) Populate(b []byte) error {
 	return r.populate(lo, hi)
 }
 
-// Mapped counts the pages covering b that this process has mapped now
-// (from /proc/self/pagemap): what Populate, or touching them, did. It is
-// for diagnostics and tests; off Linux it returns errors.ErrUnsupported.
+// Mapped counts the base pages (os.Getpagesize, whatever PageSize is)
+// covering b that this process has mapped now, from /proc/self/pagemap:
+// what Populate, or touching them, did. It is for diagnostics and tests;
+// off Linux it returns errors.ErrUnsupported.
 func (r *Region) Mapped(b []byte) (int, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -354,7 +355,7 @@ func (r *Region) Mapped(b []byte) (int, error) {
 	if err != nil || lo == hi {
 		return 0, err
 	}
-	return r.mapped(alignDown(lo, r.granule), hi)
+	return r.mapped(alignDown(lo, os.Getpagesize()), hi)
 }
 
 // Close unmaps the region, releases the lock and closes the file. Data must

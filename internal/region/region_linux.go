@@ -328,9 +328,12 @@ func (r *Region) mapped(lo, hi int) (int, error) {
 		return 0, fmt.Errorf("region: mapped: %w", err)
 	}
 	defer f.Close()
+	// pagemap has one entry per base page, even where the mapping's
+	// granule (device DAX alignment) is larger.
+	ps := os.Getpagesize()
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(r.mapping)))
-	first := (base + uintptr(lo)) / uintptr(r.granule)
-	pages := (hi - lo + r.granule - 1) / r.granule
+	first := (base + uintptr(lo)) / uintptr(ps)
+	pages := (hi - lo + ps - 1) / ps
 	buf := make([]byte, 8*pages)
 	if _, err := f.ReadAt(buf, int64(first)*8); err != nil {
 		return 0, fmt.Errorf("region: mapped: %w", err)

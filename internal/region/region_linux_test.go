@@ -615,7 +615,7 @@ func TestPopulate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r")
 	const unit = 64 * Alignment
 	r := mustOpen(t, path, Options{Size: 4 * unit})
-	pages := unit / r.PageSize()
+	pages := unit / os.Getpagesize()
 	mapped := func(b []byte) int {
 		t.Helper()
 		n, err := r.Mapped(b)
