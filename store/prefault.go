@@ -19,14 +19,13 @@ func (db *DB) wantsPrefault() bool {
 // background, one lap from where the next record goes. A file page is
 // mapped on its first touch, and on this VM that fault costs 1-2 µs: with
 // 128-byte records, one Put in 32 paid it through the ring's first lap
-// after Open, which was most of the Put p99 (BenchmarkPutLatency p99
-// 5.2-8.4 -> 4.1-6.4 µs with the ring populated). Populating leaves the
-// contents alone, so it may race with the writer.
+// after Open, which was much of the Put p99 (BenchmarkPutLatency, medians
+// of six: p99 6.2 -> 4.1 µs). Populating leaves the contents alone, so it
+// may race with the writer.
 func (db *DB) prefaultWAL() {
 	defer db.bg.Done()
 	ring := db.mem[db.sb.WALOff : db.sb.WALOff+db.sb.WALSize]
 	size := int64(len(ring))
-
 	chunks := (size + prefaultChunk - 1) / prefaultChunk
 	first := int64(db.wal.End().Off%uint64(size)) / prefaultChunk
 	for i := range chunks {

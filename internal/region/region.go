@@ -315,12 +315,10 @@ func (r *Region) Sync(b []byte) error {
 func (r *Region) Protect(b []byte, readable bool) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	lo, hi, err := r.span(b, "protect")
+	lo, hi, err := r.pageSpan(b, "protect")
 	if err != nil || lo == hi {
 		return err
 	}
-	lo = alignDown(lo, r.granule)
-	hi = min(alignDown(hi+r.granule-1, r.granule), len(r.mapping))
 	return r.protect(lo, hi, readable)
 }
 
@@ -332,15 +330,13 @@ func (r *Region) Protect(b []byte, readable bool) error {
 func (r *Region) Populate(b []byte) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	lo, hi, err := r.span(b, "populate")
+	lo, hi, err := r.pageSpan(b, "populate")
 	if err != nil || lo == hi {
 		return err
 	}
 	if r.readOnly {
 		return fmt.Errorf("region: populate %s: read-only mapping: %w", r.path, errs.Invalid)
 	}
-	lo = alignDown(lo, r.granule)
-	hi = min(alignDown(hi+r.granule-1, r.granule), len(r.mapping))
 	return r.populate(lo, hi)
 }
 
@@ -390,3 +386,12 @@ func (r *Region) span(b []byte, op string) (lo, hi int, err error) {
 }
 
 func alignDown(n, unit int) int { return n - n%unit }
+
+// pageSpan is span widened to whole PageSize units, within the mapping.
+func (r *Region) pageSpan(b []byte, op string) (lo, hi int, err error) {
+	lo, hi, err = r.span(b, op)
+	if err != nil || lo == hi {
+		return lo, hi, err
+	}
+	return alignDown(lo, r.granule), min(alignDown(hi+r.granule-1, r.granule), len(r.mapping)), nil
+}

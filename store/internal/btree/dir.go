@@ -225,9 +225,9 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	// key from the heap at every step, and loading the whole node at once
 	// lets those misses overlap.
 	if e&leafTied != 0 {
-		t.warm(off)
+		t.warm(off, NodeSize)
 	} else {
-		t.warmSlots(off)
+		t.warm(off, warmSlotLines*64)
 	}
 	n, err := t.readNode(off, 0)
 	if err != nil {
@@ -239,27 +239,20 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	return n.lookup(key)
 }
 
-// warmSlotLines is how much of a node warmSlots touches: the header and
-// the slots of up to 44 entries. Loading a whole node costs about three
+// warmSlotLines is how much of a node a lookup warms: the header and the
+// slots of up to 44 entries. Loading a whole node costs about three
 // times as much as these six lines (its 64 misses queue for the line fill
 // buffers), while a lookup needs only them and the entry it finds.
 const warmSlotLines = 6
 
-// warmSlots loads the header and slot lines of the node at off at once, so
-// their misses overlap instead of following one another down the search.
-func (t *Tree) warmSlots(off int64) {
+// warm loads the first n bytes of the node at off, one load per line at
+// once, so their misses overlap instead of following one another down a
+// search.
+func (t *Tree) warm(off, n int64) {
 	if off <= 0 || off > int64(len(t.mem))-NodeSize {
 		return // readNode reports it
 	}
-	t.warmRange(off, off+warmSlotLines*64)
-}
-
-// warm loads every line of the node at off (the iterator reads them all).
-func (t *Tree) warm(off int64) {
-	if off <= 0 || off > int64(len(t.mem))-NodeSize {
-		return // readNode reports it
-	}
-	t.warmRange(off, off+NodeSize)
+	t.warmRange(off, off+n)
 }
 
 // warmRange loads one byte from each line of mem[from:to]; callers keep
@@ -271,8 +264,4 @@ func (t *Tree) warmRange(from, to int64) {
 		x |= b[i]
 	}
 	runtime.KeepAlive(x) // or the unused loads are compiled away
-}
-
-func (n *node) slotPrefix(i int) uint32 {
-	return binary.BigEndian.Uint32(n.b[hdrSize+slotSize*i+prefixLen:])
 }

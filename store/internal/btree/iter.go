@@ -131,7 +131,7 @@ func (it *Iter) setLeaf(n node, i int) {
 	// Leaves patched in place keep their entries in arrival order in the
 	// heap, so walking the slots reads the heap at random: load the whole
 	// leaf at once and let the misses overlap.
-	it.t.warm(n.off)
+	it.t.warm(n.off, NodeSize)
 	it.leaf = n
 	it.lb = (*[NodeSize]byte)(n.b) // readNode's views are exactly NodeSize bytes
 	it.li, it.lcount, it.lheap = i, n.count, n.heap

@@ -215,7 +215,7 @@ func (n *node) validate() error {
 		if err != nil {
 			return err
 		}
-		if p := binary.BigEndian.Uint32(n.b[hdrSize+slotSize*i+4:]); p != keyPrefix(k) {
+		if p := n.slotPrefix(i); p != keyPrefix(k) {
 			return corruptf(n.off, "entry %d: slot prefix %#x does not match the key", i, p)
 		}
 		if n.leaf() {
@@ -314,6 +314,11 @@ func keyPrefix(key []byte) uint32 {
 	return binary.BigEndian.Uint32(p[:])
 }
 
+// slotPrefix is the key prefix stored in slot i.
+func (n *node) slotPrefix(i int) uint32 {
+	return binary.BigEndian.Uint32(n.b[hdrSize+slotSize*i+prefixLen:])
+}
+
 // cmpKey compares entry i's key with key, whose keyPrefix is kp. The slot
 // decides most comparisons; the key in the heap is read only on a tie.
 func (n *node) cmpKey(i int, key []byte, kp uint32) (int, error) {
@@ -321,7 +326,7 @@ func (n *node) cmpKey(i int, key []byte, kp uint32) (int, error) {
 		return 0, corruptf(n.off, "entry %d of %d", i, n.count)
 	}
 	s := hdrSize + slotSize*i
-	if sp := binary.BigEndian.Uint32(n.b[s+4:]); sp != kp {
+	if sp := n.slotPrefix(i); sp != kp {
 		if sp < kp {
 			return -1, nil
 		}
