@@ -354,6 +354,22 @@ func (r *Region) Mapped(b []byte) (int, error) {
 	return r.mapped(alignDown(lo, os.Getpagesize()), hi)
 }
 
+// HugeMapped is how many bytes of the mapping are mapped with 2 MiB pages
+// now, as /proc/self/smaps reports them (ShmemPmdMapped, FilePmdMapped).
+// With 4 KiB pages every random read of a region larger than the TLB's
+// reach pays a page walk; a DAX mount or a tmpfs mounted huge=advise (the
+// mapping asks for huge pages) or huge=always avoids it. For diagnostics:
+// it reads the whole smaps file. Off Linux it returns
+// errors.ErrUnsupported.
+func (r *Region) HugeMapped() (int64, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return 0, fmt.Errorf("region: huge pages %s: %w", r.path, errs.Closed)
+	}
+	return r.hugeMapped()
+}
+
 // Close unmaps the region, releases the lock and closes the file. Data must
 // not be used afterwards. Calling Close again returns nil.
 func (r *Region) Close() error {

@@ -16,10 +16,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/daxkv/daxkv/internal/errs"
+	"github.com/daxkv/daxkv/internal/tmpfstest"
 )
 
 // Child processes re-run this test binary with helperEnv set to an action
@@ -658,5 +660,69 @@ func TestPopulate(t *testing.T) {
 	ro := mustOpen(t, path, Options{ReadOnly: true})
 	if err := ro.Populate(ro.Data[:10]); !errors.Is(err, errs.Invalid) {
 		t.Errorf("Populate(read-only) = %v, want errs.Invalid", err)
+	}
+}
+
+func TestHugePagesAdvised(t *testing.T) {
+	dir := tmpfstest.Mount(t, "size=16m,huge=advise")
+	const size = 8 << 20
+
+	// Control: on this mount a plain shared mapping gets base pages, so
+	// the region's huge pages below come from its own advice.
+	f, err := os.Create(filepath.Join(dir, "plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	for i := 0; i < size; i += os.Getpagesize() {
+		m[i] = 1
+	}
+	plain, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	n, err := parseSmapsHuge(plain, uintptr(unsafe.Pointer(&m[0])), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Skipf("this kernel maps %d bytes of an unadvised huge=advise tmpfs mapping with huge pages", n)
+	}
+
+	// A region file whose pages the mapping allocates. (Creating one
+	// fallocates it, and pages allocated without a mapping get no advice:
+	// on such a mount khugepaged collapses them later.)
+	path := filepath.Join(dir, "r")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOpen(t, path, Options{})
+	if err := r.Populate(r.Data); err != nil {
+		t.Fatal(err)
+	}
+	huge, err := r.HugeMapped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mapping may start off a 2 MiB boundary; the aligned middle of
+	// 8 MiB still holds at least three huge pages.
+	if huge < 3*(2<<20) || huge > size {
+		t.Fatalf("HugeMapped = %d bytes of %d, want at least three 2 MiB pages", huge, size)
+	}
+	r.Close()
+	if _, err := r.HugeMapped(); !errors.Is(err, errs.Closed) {
+		t.Errorf("HugeMapped after Close = %v, want errs.Closed", err)
 	}
 }

@@ -124,6 +124,10 @@ func (r *Region) mapped(lo, hi int) (int, error) {
 	return 0, fmt.Errorf("region: mapped %s: %w", r.path, errors.ErrUnsupported)
 }
 
+func (r *Region) hugeMapped() (int64, error) {
+	return 0, fmt.Errorf("region: huge pages %s: %w", r.path, errors.ErrUnsupported)
+}
+
 func (r *Region) unmap() error {
 	return errors.Join(r.sys.mm.Unmap(), r.sys.f.Close())
 }
