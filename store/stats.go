@@ -26,8 +26,13 @@ type Stats struct {
 	CleanOpen      bool   // opened from a clean close (allocator image, no replay)
 	RecoveredOps   uint64 // WAL ops replayed at open
 	Quarantined    int64  // bytes of extent space taken out of service
-	ReadOnly       bool
-	Broken         string // why writes are disabled, if they are
+	// HugeMapped is how much of the region this process maps with 2 MiB
+	// pages, read at most once a second (Linux; 0 elsewhere). Zero on a
+	// large region means every random read pays a page walk too: put it
+	// on a DAX mount or a tmpfs mounted huge=always (docs/PERFORMANCE.md).
+	HugeMapped int64
+	ReadOnly   bool
+	Broken     string // why writes are disabled, if they are
 }
 
 // Stats returns current figures. It is cheap enough to poll.
@@ -57,6 +62,7 @@ func (db *DB) Stats() Stats {
 		ReadOnly:       db.opts.ReadOnly,
 	}
 	st.Used = st.Size - st.Free - a.Quarantined
+	st.HugeMapped = db.hugeMapped()
 	for _, m := range []map[uint32]*memtable.Table{v.active, v.frozen} {
 		for _, t := range m {
 			st.MemtableKeys += t.Len()
@@ -67,4 +73,20 @@ func (db *DB) Stats() Stats {
 		st.Broken = (*e).Error()
 	}
 	return st
+}
+
+// hugeMapped is the region's huge-page bytes, refreshed when the cached
+// figure is over a second old. Unknown (no region, not Linux) reads as 0.
+func (db *DB) hugeMapped() int64 {
+	now := time.Now().UnixNano()
+	if last := db.stats.hugeReadNanos.Load(); last != 0 && now-last < int64(time.Second) {
+		return db.stats.hugeMapped.Load()
+	}
+	var n int64
+	if db.reg != nil {
+		n, _ = db.reg.HugeMapped()
+	}
+	db.stats.hugeMapped.Store(n)
+	db.stats.hugeReadNanos.Store(now)
+	return n
 }

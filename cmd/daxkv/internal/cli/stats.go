@@ -20,6 +20,7 @@ type statsReport struct {
 	Used             int64  `json:"used"`
 	Free             int64  `json:"free"`
 	Quarantined      int64  `json:"quarantined"`
+	HugeMapped       int64  `json:"huge_mapped"`
 	WALSize          int64  `json:"wal_size"`
 	WALUsed          int64  `json:"wal_used"`
 	Extents          int    `json:"extents"`
@@ -43,7 +44,9 @@ func newStatsCommand(a *app) *cobra.Command {
 mode and flush mechanism, space used and free, the WAL's fill, the keys
 still in memtables (replayed from the WAL, not yet checkpointed into the
 tree), and how this open went: whether the last close was clean (no replay
-needed) or how many WAL operations recovery replayed.
+needed) or how many WAL operations recovery replayed. "huge pages" says
+whether the pages this open touched are 2 MiB pages (a DAX mount, or a tmpfs
+mounted huge=always or within_size).
 
 Checkpoint counts are per open: a read-only open never checkpoints, so they
 are 0 here. --json prints sizes in bytes and durations in nanoseconds.`,
@@ -68,7 +71,8 @@ func newStatsReport(path string, s store.Stats) statsReport {
 	return statsReport{
 		Path: path, Mode: s.Mode, Flush: s.Flush,
 		Size: s.Size, Used: s.Used, Free: s.Free, Quarantined: s.Quarantined,
-		WALSize: s.WALSize, WALUsed: s.WALUsed,
+		HugeMapped: s.HugeMapped,
+		WALSize:    s.WALSize, WALUsed: s.WALUsed,
 		Extents: s.Extents, Generation: s.Generation,
 		MemtableKeys: s.MemtableKeys, MemtableBytes: s.MemtableBytes,
 		Checkpoints: s.Checkpoints, LastCheckpointNs: int64(s.LastCheckpoint),
@@ -86,6 +90,11 @@ func (r statsReport) writeText(w io.Writer) error {
 	reg.add("quarantined", "%s", fmtBytes(r.Quarantined))
 	reg.add("extents", "%s", fmtCount(int64(r.Extents)))
 	reg.add("generation", "%d", r.Generation)
+	if r.HugeMapped > 0 {
+		reg.add("huge pages", "yes (%s mapped with 2 MiB pages by this open)", fmtIEC(r.HugeMapped))
+	} else {
+		reg.add("huge pages", "none seen (4 KiB pages make random reads slower: see docs/PERFORMANCE.md)")
+	}
 
 	wal := section{title: "WAL and memtables"}
 	wal.add("WAL", "%s of %s used (%s)", fmtIEC(r.WALUsed), fmtIEC(r.WALSize), pct(r.WALUsed, r.WALSize))

@@ -576,7 +576,7 @@ func TestStats(t *testing.T) {
 	s := decode[map[string]any](t, r)
 	for _, k := range []string{"path", "mode", "flush", "size", "used", "free", "quarantined", "wal_size", "wal_used",
 		"extents", "generation", "memtable_keys", "memtable_bytes", "checkpoints", "last_checkpoint_ns",
-		"open_took_ns", "clean_open", "recovered_ops", "read_only", "broken"} {
+		"open_took_ns", "clean_open", "recovered_ops", "read_only", "broken", "huge_mapped"} {
 		if _, ok := s[k]; !ok {
 			t.Errorf("stats --json lacks %q", k)
 		}
@@ -586,7 +586,7 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	r = ok(t, "stats", "-p", path)
-	for _, want := range []string{"Region " + path, "32.0 MiB", "WAL", "memtable keys", "last close", "clean"} {
+	for _, want := range []string{"Region " + path, "32.0 MiB", "WAL", "memtable keys", "last close", "clean", "huge pages"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stats text lacks %q:\n%s", want, r.stdout)
 		}
