@@ -82,6 +82,10 @@ type DB struct {
 	stop     chan struct{}
 	bg       sync.WaitGroup
 
+	// fpPrev is each branch's last fingerprinted directory, whose leaves
+	// the next one reuses. Only the directory builder goroutine uses it.
+	fpPrev map[uint32]*btree.Dir
+
 	// admitBudget is how many more bytes writers may add before admit
 	// looks at free space again.
 	admitBudget atomic.Int64
@@ -128,7 +132,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 		o.Flush = m
 	}
-	db := &DB{opts: o, path: path, log: o.Logger, stop: make(chan struct{}), ckptKick: make(chan struct{}, 1), dirKick: make(chan struct{}, 1)}
+	db := &DB{opts: o, path: path, log: o.Logger, stop: make(chan struct{}), ckptKick: make(chan struct{}, 1), dirKick: make(chan struct{}, 1), fpPrev: map[uint32]*btree.Dir{}}
 	if db.log == nil {
 		db.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

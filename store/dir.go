@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/daxkv/daxkv/store/internal/btree"
@@ -37,6 +38,28 @@ func (v *version) addDir(d *btree.Dir) {
 		}
 		next = append(next, d)
 		if v.dirs.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// replaceDir publishes d in place of old on v, if v still has old. A
+// version installed meanwhile may have inherited old: the install kicks
+// the builder, which fingerprints it there too (cheaply: the tree is the
+// same).
+func (v *version) replaceDir(old, d *btree.Dir) {
+	for {
+		p := v.dirs.Load()
+		if p == nil {
+			return
+		}
+		i := slices.Index(*p, old)
+		if i < 0 {
+			return
+		}
+		next := slices.Clone(*p)
+		next[i] = d
+		if v.dirs.CompareAndSwap(p, &next) {
 			return
 		}
 	}
@@ -91,30 +114,77 @@ func (db *DB) kickDirs() {
 	}
 }
 
-// buildDirs builds the directories the current version's branches lack.
-// The pinned version keeps their trees allocated while they are read.
+// buildDirs builds the directories the current version's branches lack,
+// in two steps: the routing first (internal nodes only, quick), published
+// at once, then the leaf fingerprints, which read the leaves the branch's
+// previous directory did not cover. The pinned version keeps their trees
+// allocated while they are read.
 func (db *DB) buildDirs() {
 	v := db.vers.acquire()
 	defer db.vers.unref(v)
+	live := map[uint32]bool{}
 	for i := range v.cat.Refs {
 		r := &v.cat.Refs[i]
-		if _, branch := v.active[r.ID]; !branch || v.dir(r.Root) != nil {
+		if _, branch := v.active[r.ID]; !branch {
 			continue
 		}
-		var d *btree.Dir
+		live[r.ID] = true
+		d := v.dir(r.Root)
+		if d != nil && d.Fingerprinted() {
+			continue
+		}
+		if d == nil {
+			err := db.guard(func() error {
+				var err error
+				d, err = db.tree.BuildDir(r.Root)
+				return err
+			})
+			if err != nil {
+				// The same fault or corruption shows on the read that
+				// would have used it; reads just keep descending the tree.
+				db.log.Warn("daxkv: leaf directory not built", "ref", r.Name, "err", err)
+				continue
+			}
+			v.addDir(d)
+		}
+		if !db.checkpointIdle() {
+			// Under sustained writes the tree changes with every
+			// checkpoint and a fingerprint pass (37 ms per 1M keys)
+			// would compete with them for the CPU. The routing alone
+			// serves meanwhile; the next install kicks this again.
+			continue
+		}
+		var fd *btree.Dir
 		err := db.guard(func() error {
 			var err error
-			d, err = db.tree.BuildDir(r.Root)
+			fd, _, err = db.tree.Fingerprint(d, db.fpPrev[r.ID], db.stop)
 			return err
 		})
+		if errors.Is(err, btree.ErrStopped) {
+			return // closing
+		}
 		if err != nil {
-			// The same fault or corruption shows on the read that would
-			// have used it; reads just keep descending the tree.
-			db.log.Warn("daxkv: leaf directory not built", "ref", r.Name, "err", err)
+			db.log.Warn("daxkv: leaf fingerprints not built", "ref", r.Name, "err", err)
 			continue
 		}
-		v.addDir(d)
+		v.replaceDir(d, fd)
+		db.fpPrev[r.ID] = fd
 	}
+	for id := range db.fpPrev {
+		if !live[id] {
+			delete(db.fpPrev, id) // a deleted branch
+		}
+	}
+}
+
+// checkpointIdle reports whether no checkpoint (or other catalog edit)
+// is running at this moment.
+func (db *DB) checkpointIdle() bool {
+	if !db.ckptMu.TryLock() {
+		return false
+	}
+	db.ckptMu.Unlock()
+	return true
 }
 
 // treeGet looks key up in the tree at root, through its directory when v

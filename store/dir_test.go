@@ -7,21 +7,22 @@ import (
 	"time"
 )
 
-// waitDir waits until the current version has a leaf directory for main's
-// root and returns that root.
-func waitDir(t *testing.T, db *DB) int64 {
+// waitDir waits until the current version has a fingerprinted leaf
+// directory for main's root and returns that root.
+func waitDir(t testing.TB, db *DB) int64 {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		v := db.vers.acquire()
 		root, _ := v.root(db.mainID())
-		ok := v.dir(root) != nil
+		d := v.dir(root)
+		ok := d != nil && d.Fingerprinted()
 		db.vers.unref(v)
 		if ok {
 			return root
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no leaf directory built for main within 10s")
+			t.Fatal("no fingerprinted leaf directory for main within 10s")
 		}
 		time.Sleep(time.Millisecond)
 	}

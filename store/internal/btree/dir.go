@@ -31,6 +31,12 @@ type Dir struct {
 	leaf   []int64  // leaf offsets; bit 0 set: the leaf's slot prefixes tie (leafTied)
 	lowEnd []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
 	lows   []byte
+	// Leaf i's fingerprints (fingerprint.go) are fps[fpStart[i]:
+	// fpStart[i+1]], taken from the node written by generation fpGen[i].
+	// All nil until Fingerprint adds them.
+	fpStart []uint32
+	fpGen   []uint64
+	fps     []uint32
 }
 
 // leafTied marks, in the low bit of a leaf offset (offsets are multiples
@@ -218,8 +224,14 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	if d.root == 0 {
 		return Value{}, false, nil
 	}
-	e := d.leaf[d.find(key)]
+	i := d.find(key)
+	e := d.leaf[i]
 	off := e &^ leafTied
+	if d.fpStart != nil && off > 0 && off <= int64(len(t.mem))-NodeSize {
+		if v, ok, err := t.fpGet(d, i, off, key); ok || err != nil {
+			return v, ok, err
+		}
+	}
 	// A lookup reads the header and slots, then one entry, unless the
 	// slot prefixes tie (keys like "0000000000123456"): then it reads a
 	// key from the heap at every step, and loading the whole node at once

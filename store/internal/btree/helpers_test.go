@@ -26,6 +26,9 @@ type env struct {
 	tk  *flush.Tracker // nil when the env uses plainPersister
 	rng *rand.Rand
 	gen uint64
+	// fpPrev is the last fingerprinted directory verify built with each
+	// Tree, which the next one reuses leaves from.
+	fpPrev map[*Tree]*Dir
 }
 
 func newEnv(tb testing.TB, size int64, tracked bool) *env {
@@ -35,7 +38,7 @@ func newEnv(tb testing.TB, size int64, tracked bool) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &env{tb: tb, mem: mem, al: al, rng: rand.New(rand.NewPCG(1, uint64(size)))}
+	e := &env{tb: tb, mem: mem, al: al, rng: rand.New(rand.NewPCG(1, uint64(size))), fpPrev: map[*Tree]*Dir{}}
 	var p flush.Persister = plainPersister{}
 	if tracked {
 		e.tk = flush.NewTracker(mem)
@@ -236,6 +239,7 @@ func (e *env) verify(tr *Tree, root int64, m model) {
 	if err != nil {
 		e.tb.Fatalf("BuildDir: %v", err)
 	}
+	dir = e.checkFingerprints(tr, dir, m)
 	for j := 0; j < 50; j++ {
 		var k []byte
 		if len(keys) > 0 && j%2 == 0 {
@@ -387,4 +391,42 @@ func (e *env) recovered(img []byte, root int64, m model) {
 	ie.mem, ie.al = img, al
 	ie.tr = New(img, al, plainPersister{})
 	ie.verify(ie.tr, root, m)
+}
+
+// checkFingerprints fingerprints dir, reusing the last directory verify
+// built with tr (whose tree the model batches have since changed, and
+// whose freed nodes later batches may have reused), and checks that every
+// model key is found by its fingerprint alone, with its value, and that
+// absent keys are not. It returns the fingerprinted directory.
+func (e *env) checkFingerprints(tr *Tree, dir *Dir, m model) *Dir {
+	e.tb.Helper()
+	fd, _, err := tr.Fingerprint(dir, e.fpPrev[tr], nil)
+	if err != nil {
+		e.tb.Fatalf("Fingerprint: %v", err)
+	}
+	e.fpPrev[tr] = fd
+	if dir.Fingerprinted() || !fd.Fingerprinted() {
+		e.tb.Fatalf("Fingerprint changed its input or returned no fingerprints")
+	}
+	if got := len(fd.fps); got != len(m) {
+		e.tb.Fatalf("%d fingerprints for %d keys", got, len(m))
+	}
+	for k, want := range m {
+		i := fd.find([]byte(k))
+		v, ok, err := tr.fpGet(fd, i, fd.leaf[i]&^leafTied, []byte(k))
+		if err != nil || !ok || !bytes.Equal(e.bytesOf(v), want) {
+			e.tb.Fatalf("fingerprint lookup of %s: %d bytes, %v, %v; want %d bytes", keyString([]byte(k)), len(e.bytesOf(v)), ok, err, len(want))
+		}
+	}
+	for j := 0; j < 50; j++ {
+		k := randKey(e.rng)
+		if _, present := m[string(k)]; present || len(fd.leaf) == 0 {
+			continue
+		}
+		i := fd.find(k)
+		if _, ok, err := tr.fpGet(fd, i, fd.leaf[i]&^leafTied, k); ok || err != nil {
+			e.tb.Fatalf("fingerprint lookup of absent %s: %v, %v", keyString(k), ok, err)
+		}
+	}
+	return fd
 }

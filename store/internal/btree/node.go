@@ -280,7 +280,14 @@ func (n *node) value(i int) (Value, error) {
 	if err != nil {
 		return Value{}, err
 	}
-	p := pos + klen
+	return n.valueAt(pos+klen, i)
+}
+
+// valueAt decodes the value whose tag is at p, of entry i (for errors).
+func (n *node) valueAt(p, i int) (Value, error) {
+	if p < n.heap || p >= NodeSize {
+		return Value{}, corruptf(n.off, "entry %d: value at %d", i, p)
+	}
 	switch n.b[p] {
 	case tagInline:
 		if p+2 > NodeSize {

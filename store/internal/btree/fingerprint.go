@@ -1,0 +1,153 @@
+package btree
+
+import (
+	"bytes"
+	"errors"
+	"hash/maphash"
+	"runtime"
+	"slices"
+)
+
+// Leaf fingerprints let a point lookup skip a leaf's slot array. A
+// fingerprinted directory keeps, for every entry of every leaf, a short
+// hash of its key with the key's length and its position in the node: one
+// uint32 per key, in DRAM. A lookup reads the entry whose fingerprint
+// matches straight away, so it costs one round of misses on the mapping
+// instead of two (slots, then entry), and decimal keys, whose slot
+// prefixes all tie, no longer need their whole leaf.
+//
+// Fingerprints come from a validated read of the same immutable node, so
+// the position and length they give are sound. The key bytes there are
+// compared before the value is used, and a lookup that matches no
+// fingerprint falls back to the slot search: a fingerprint can make a hit
+// faster, never turn a hit into a miss.
+const (
+	fpPosBits  = 12 // entry position in its node: < NodeSize
+	fpKlenBits = 11 // key length: <= MaxKey
+	fpHashBits = 32 - fpPosBits - fpKlenBits
+	fpPosMask  = 1<<fpPosBits - 1
+)
+
+// ErrStopped is Fingerprint's error when its stop channel closes.
+var ErrStopped = errors.New("btree: fingerprinting stopped")
+
+// fpSeed keys the fingerprint hash. Fingerprints live in DRAM only, so a
+// seed per process is enough.
+var fpSeed = maphash.MakeSeed()
+
+// fingerprint hashes all of key to fpHashBits bits.
+func fingerprint(key []byte) uint32 {
+	return uint32(maphash.Bytes(fpSeed, key) >> (64 - fpHashBits))
+}
+
+// fpTag is a fingerprint entry without its position: what a lookup for
+// key compares.
+func fpTag(key []byte) uint32 {
+	return fingerprint(key)<<(fpPosBits+fpKlenBits) | uint32(len(key))<<fpPosBits
+}
+
+// Fingerprinted reports whether d carries leaf fingerprints.
+func (d *Dir) Fingerprinted() bool { return d.fpStart != nil }
+
+// Fingerprint returns a copy of d with fingerprints for every leaf; d is
+// not changed. The fingerprints of a leaf that prev (an earlier
+// fingerprinted directory of the same branch, or nil) also has are reused
+// when the node at that offset is the same one: written by the same
+// checkpoint generation (a freed node's offset is only rewritten by a
+// later checkpoint, with a higher generation). The other leaves are read
+// and validated. It returns how many leaves it reused. The caller keeps
+// d's root allocated and runs it under the fault guard; closing stop makes
+// it give up with ErrStopped (a large tree takes seconds).
+func (t *Tree) Fingerprint(d, prev *Dir, stop <-chan struct{}) (*Dir, int, error) {
+	f := *d
+	// No shortcut for prev.root == d.root: a freed root's offset may hold
+	// the root of a later tree. Leaves are matched by offset and
+	// generation, which identify a node.
+	var byOff []int32 // prev's leaves in offset order
+	if prev != nil && prev.Fingerprinted() {
+		byOff = make([]int32, len(prev.leaf))
+		for i := range byOff {
+			byOff[i] = int32(i)
+		}
+		slices.SortFunc(byOff, func(a, b int32) int {
+			return int(prev.leaf[a]&^leafTied) - int(prev.leaf[b]&^leafTied)
+		})
+	}
+	f.fpStart = make([]uint32, 1, len(d.leaf)+1)
+	f.fpGen = make([]uint64, 0, len(d.leaf))
+	f.fps = make([]uint32, 0, 16*len(d.leaf))
+	reused := 0
+	for i, e := range d.leaf {
+		if i%1024 == 0 {
+			select {
+			case <-stop:
+				return nil, 0, ErrStopped
+			default:
+			}
+		}
+		off := e &^ leafTied
+		if off <= 0 || off > int64(len(t.mem))-NodeSize {
+			return nil, 0, corruptf(off, "leaf offset outside the region")
+		}
+		gen := le.Uint64(t.mem[off+offGen:])
+		if j, ok := slices.BinarySearchFunc(byOff, off, func(i int32, off int64) int {
+			return int(prev.leaf[i]&^leafTied - off)
+		}); ok && prev.fpGen[byOff[j]] == gen {
+			i := byOff[j]
+			f.fps = append(f.fps, prev.fps[prev.fpStart[i]:prev.fpStart[i+1]]...)
+			reused++
+		} else {
+			n, err := t.readNode(off, 0)
+			if err != nil {
+				return nil, 0, err
+			}
+			if f.fps, err = n.fingerprints(f.fps); err != nil {
+				return nil, 0, err
+			}
+			gen = n.gen
+		}
+		f.fpGen = append(f.fpGen, gen)
+		f.fpStart = append(f.fpStart, uint32(len(f.fps)))
+	}
+	return &f, reused, nil
+}
+
+// fingerprints appends the fingerprint entries of leaf n's keys to fps.
+func (n *node) fingerprints(fps []uint32) ([]uint32, error) {
+	for i := 0; i < n.count; i++ {
+		pos, klen, err := n.entry(i, 1)
+		if err != nil {
+			return nil, err
+		}
+		fps = append(fps, fpTag(n.b[pos:pos+klen])|uint32(pos))
+	}
+	return fps, nil
+}
+
+// fpGet looks key up among the fingerprints of leaf i of d, at off. ok is
+// false when no entry matched: the caller then searches the slots.
+func (t *Tree) fpGet(d *Dir, i int, off int64, key []byte) (v Value, ok bool, err error) {
+	want := fpTag(key)
+	b := t.mem[off : off+NodeSize : off+NodeSize]
+	for _, e := range d.fps[d.fpStart[i]:d.fpStart[i+1]] {
+		if e&^fpPosMask != want {
+			continue
+		}
+		pos := int(e & fpPosMask)
+		if pos+len(key) >= NodeSize {
+			continue
+		}
+		// The value follows the key: load its lines in the same round,
+		// since a match is what is expected.
+		if pos < NodeSize-2*64 {
+			runtime.KeepAlive(b[pos+64] | b[pos+2*64])
+		}
+		if !bytes.Equal(b[pos:pos+len(key)], key) {
+			continue
+		}
+		n := node{off: off, b: b, heap: hdrSize, lim: int64(len(t.mem))}
+		v, err := n.valueAt(pos+len(key), -1)
+		return v, err == nil, err
+	}
+	return Value{}, false, nil
+}
