@@ -106,12 +106,6 @@ type dbCounters struct {
 	recoveredOps  atomic.Uint64
 	openNanos     atomic.Int64
 	cleanOpen     atomic.Bool
-
-	// hugeMapped caches Stats.HugeMapped: reading smaps costs ~0.2 ms,
-	// and Stats must stay cheap to poll (the bench writer polls it every
-	// 64 puts).
-	hugeMapped    atomic.Int64
-	hugeReadNanos atomic.Int64 // when hugeMapped was read; 0: never
 }
 
 // Open opens the region at path, creating it when it does not exist and

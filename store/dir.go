@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/daxkv/daxkv/store/internal/btree"
 )
@@ -94,18 +95,30 @@ func (v *version) hasRoot(root int64) bool {
 	return false
 }
 
-// dirBuilder builds missing branch directories whenever kicked.
+// dirBuilder builds missing branch directories whenever kicked, and
+// retries fingerprints it put off while a checkpoint ran: the lock may be
+// held by more than checkpoints (Check, RefSpace, a close), and the
+// install that kicked it may still hold it.
 func (db *DB) dirBuilder() {
 	defer db.bg.Done()
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-db.stop:
 			return
 		case <-db.dirKick:
-			db.buildDirs()
+		case <-retry:
+		}
+		retry = nil
+		if !db.buildDirs() {
+			retry = time.After(fingerprintRetry)
 		}
 	}
 }
+
+// fingerprintRetry is how soon the builder tries again after finding a
+// checkpoint running.
+const fingerprintRetry = 20 * time.Millisecond
 
 func (db *DB) kickDirs() {
 	select {
@@ -118,10 +131,12 @@ func (db *DB) kickDirs() {
 // in two steps: the routing first (internal nodes only, quick), published
 // at once, then the leaf fingerprints, which read the leaves the branch's
 // previous directory did not cover. The pinned version keeps their trees
-// allocated while they are read.
-func (db *DB) buildDirs() {
+// allocated while they are read. It returns false when it put off some
+// fingerprints because a checkpoint was running.
+func (db *DB) buildDirs() (done bool) {
 	v := db.vers.acquire()
 	defer db.vers.unref(v)
+	done = true
 	live := map[uint32]bool{}
 	for i := range v.cat.Refs {
 		r := &v.cat.Refs[i]
@@ -151,7 +166,8 @@ func (db *DB) buildDirs() {
 			// Under sustained writes the tree changes with every
 			// checkpoint and a fingerprint pass (37 ms per 1M keys)
 			// would compete with them for the CPU. The routing alone
-			// serves meanwhile; the next install kicks this again.
+			// serves meanwhile.
+			done = false
 			continue
 		}
 		var fd *btree.Dir
@@ -161,7 +177,7 @@ func (db *DB) buildDirs() {
 			return err
 		})
 		if errors.Is(err, btree.ErrStopped) {
-			return // closing
+			return true // closing
 		}
 		if err != nil {
 			db.log.Warn("daxkv: leaf fingerprints not built", "ref", r.Name, "err", err)
@@ -175,6 +191,7 @@ func (db *DB) buildDirs() {
 			delete(db.fpPrev, id) // a deleted branch
 		}
 	}
+	return done
 }
 
 // checkpointIdle reports whether no checkpoint (or other catalog edit)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/daxkv/daxkv/store/internal/memtable"
@@ -26,13 +28,8 @@ type Stats struct {
 	CleanOpen      bool   // opened from a clean close (allocator image, no replay)
 	RecoveredOps   uint64 // WAL ops replayed at open
 	Quarantined    int64  // bytes of extent space taken out of service
-	// HugeMapped is how much of the region this process maps with 2 MiB
-	// pages, read at most once a second (Linux; 0 elsewhere). Zero on a
-	// large region means every random read pays a page walk too: put it
-	// on a DAX mount or a tmpfs mounted huge=always (docs/PERFORMANCE.md).
-	HugeMapped int64
-	ReadOnly   bool
-	Broken     string // why writes are disabled, if they are
+	ReadOnly       bool
+	Broken         string // why writes are disabled, if they are
 }
 
 // Stats returns current figures. It is cheap enough to poll.
@@ -62,7 +59,6 @@ func (db *DB) Stats() Stats {
 		ReadOnly:       db.opts.ReadOnly,
 	}
 	st.Used = st.Size - st.Free - a.Quarantined
-	st.HugeMapped = db.hugeMapped()
 	for _, m := range []map[uint32]*memtable.Table{v.active, v.frozen} {
 		for _, t := range m {
 			st.MemtableKeys += t.Len()
@@ -75,18 +71,20 @@ func (db *DB) Stats() Stats {
 	return st
 }
 
-// hugeMapped is the region's huge-page bytes, refreshed when the cached
-// figure is over a second old. Unknown (no region, not Linux) reads as 0.
-func (db *DB) hugeMapped() int64 {
-	now := time.Now().UnixNano()
-	if last := db.stats.hugeReadNanos.Load(); last != 0 && now-last < int64(time.Second) {
-		return db.stats.hugeMapped.Load()
+// HugeMapped is how many bytes of the region this process maps with
+// 2 MiB pages now. None on a large region means every random read pays a
+// page walk on top of its cache miss: put the region on a tmpfs mounted
+// huge=always (docs/PERFORMANCE.md). It walks the page tables of the whole
+// mapping (milliseconds per GiB mapped), so it is not part of Stats. The
+// error wraps errors.ErrUnsupported where it cannot be known: off Linux,
+// and on DAX, whose mappings the kernel does not count.
+func (db *DB) HugeMapped() (int64, error) {
+	if err := db.begin(); err != nil {
+		return 0, err
 	}
-	var n int64
-	if db.reg != nil {
-		n, _ = db.reg.HugeMapped()
+	defer db.end()
+	if db.reg == nil {
+		return 0, fmt.Errorf("%w: no region file (a test mapping)", errors.ErrUnsupported)
 	}
-	db.stats.hugeMapped.Store(n)
-	db.stats.hugeReadNanos.Store(now)
-	return n
+	return db.reg.HugeMapped()
 }

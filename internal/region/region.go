@@ -355,17 +355,21 @@ func (r *Region) Mapped(b []byte) (int, error) {
 }
 
 // HugeMapped is how many bytes of the mapping are mapped with 2 MiB pages
-// now, as /proc/self/smaps reports them (ShmemPmdMapped, FilePmdMapped).
+// now, as /proc/self/smaps counts them (ShmemPmdMapped, FilePmdMapped).
 // With 4 KiB pages every random read of a region larger than the TLB's
-// reach pays a page walk; a DAX mount or a tmpfs mounted huge=advise (the
-// mapping asks for huge pages) or huge=always avoids it. For diagnostics:
-// it reads the whole smaps file. Off Linux it returns
-// errors.ErrUnsupported.
+// reach pays a page walk; a tmpfs mounted huge=always or within_size (or
+// huge=advise: the mapping asks) avoids it. The kernel does not count DAX
+// mappings there, so in PMem mode, as off Linux, the error wraps
+// errors.ErrUnsupported. It walks the page tables of the whole mapping
+// (milliseconds per GiB mapped): for diagnostics.
 func (r *Region) HugeMapped() (int64, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
 		return 0, fmt.Errorf("region: huge pages %s: %w", r.path, errs.Closed)
+	}
+	if r.mode == PMem {
+		return 0, fmt.Errorf("region: huge pages %s: the kernel does not count DAX mappings: %w", r.path, errors.ErrUnsupported)
 	}
 	return r.hugeMapped()
 }

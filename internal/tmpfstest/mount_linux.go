@@ -3,6 +3,8 @@
 package tmpfstest
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -24,4 +26,19 @@ func Mount(t testing.TB, options string) string {
 		}
 	})
 	return dir
+}
+
+// MountHuge is Mount of a tmpfs of size (e.g. "16m") with the given huge=
+// policy. It skips where the system setting overrides mount policies
+// (shmem_enabled deny or force), since the test would then measure that.
+func MountHuge(t testing.TB, size, huge string) string {
+	t.Helper()
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+	if err != nil {
+		t.Skipf("no transparent huge pages for tmpfs here: %v", err)
+	}
+	if s := string(b); strings.Contains(s, "[deny]") || strings.Contains(s, "[force]") {
+		t.Skipf("shmem_enabled overrides tmpfs mount options: %s", strings.TrimSpace(s))
+	}
+	return Mount(t, "size="+size+",huge="+huge)
 }

@@ -2,6 +2,7 @@ package btree
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"hash/maphash"
 	"runtime"
@@ -55,9 +56,10 @@ func (d *Dir) Fingerprinted() bool { return d.fpStart != nil }
 // when the node at that offset is the same one: written by the same
 // checkpoint generation (a freed node's offset is only rewritten by a
 // later checkpoint, with a higher generation). The other leaves are read
-// and validated. It returns how many leaves it reused. The caller keeps
-// d's root allocated and runs it under the fault guard; closing stop makes
-// it give up with ErrStopped (a large tree takes seconds).
+// and validated; one that fails gets no fingerprints. It returns how many
+// leaves it reused. The caller keeps d's root allocated and runs it under
+// the fault guard; closing stop makes it give up with ErrStopped (a large
+// tree takes seconds).
 func (t *Tree) Fingerprint(d, prev *Dir, stop <-chan struct{}) (*Dir, int, error) {
 	f := *d
 	// No shortcut for prev.root == d.root: a freed root's offset may hold
@@ -70,7 +72,7 @@ func (t *Tree) Fingerprint(d, prev *Dir, stop <-chan struct{}) (*Dir, int, error
 			byOff[i] = int32(i)
 		}
 		slices.SortFunc(byOff, func(a, b int32) int {
-			return int(prev.leaf[a]&^leafTied) - int(prev.leaf[b]&^leafTied)
+			return cmp.Compare(prev.leaf[a]&^leafTied, prev.leaf[b]&^leafTied)
 		})
 	}
 	f.fpStart = make([]uint32, 1, len(d.leaf)+1)
@@ -86,30 +88,45 @@ func (t *Tree) Fingerprint(d, prev *Dir, stop <-chan struct{}) (*Dir, int, error
 			}
 		}
 		off := e &^ leafTied
-		if off <= 0 || off > int64(len(t.mem))-NodeSize {
-			return nil, 0, corruptf(off, "leaf offset outside the region")
+		gen := noGen
+		if off > 0 && off <= int64(len(t.mem))-NodeSize {
+			gen = le.Uint64(t.mem[off+offGen:])
 		}
-		gen := le.Uint64(t.mem[off+offGen:])
 		if j, ok := slices.BinarySearchFunc(byOff, off, func(i int32, off int64) int {
-			return int(prev.leaf[i]&^leafTied - off)
-		}); ok && prev.fpGen[byOff[j]] == gen {
+			return cmp.Compare(prev.leaf[i]&^leafTied, off)
+		}); ok && gen != noGen && prev.fpGen[byOff[j]] == gen {
 			i := byOff[j]
 			f.fps = append(f.fps, prev.fps[prev.fpStart[i]:prev.fpStart[i+1]]...)
 			reused++
+		} else if fps, g, err := t.leafFingerprints(f.fps, off); err == nil {
+			f.fps, gen = fps, g
 		} else {
-			n, err := t.readNode(off, 0)
-			if err != nil {
-				return nil, 0, err
-			}
-			if f.fps, err = n.fingerprints(f.fps); err != nil {
-				return nil, 0, err
-			}
-			gen = n.gen
+			// A damaged leaf gets no fingerprints (its reads take the
+			// slot path, which reports the damage) and is read again
+			// next time.
+			gen = noGen
 		}
 		f.fpGen = append(f.fpGen, gen)
 		f.fpStart = append(f.fpStart, uint32(len(f.fps)))
 	}
 	return &f, reused, nil
+}
+
+// noGen marks a leaf without fingerprints; no node has this generation.
+const noGen = ^uint64(0)
+
+// leafFingerprints reads and validates the leaf at off and appends its
+// keys' fingerprints to fps. On an error fps is returned unchanged.
+func (t *Tree) leafFingerprints(fps []uint32, off int64) ([]uint32, uint64, error) {
+	n, err := t.readNode(off, 0)
+	if err != nil {
+		return fps, 0, err
+	}
+	more, err := n.fingerprints(fps)
+	if err != nil {
+		return fps, 0, err
+	}
+	return more, n.gen, nil
 }
 
 // fingerprints appends the fingerprint entries of leaf n's keys to fps.
@@ -125,7 +142,11 @@ func (n *node) fingerprints(fps []uint32) ([]uint32, error) {
 }
 
 // fpGet looks key up among the fingerprints of leaf i of d, at off. ok is
-// false when no entry matched: the caller then searches the slots.
+// false when no entry matched: the caller then searches the slots. It
+// reads the entry without the header checks of readNode (magic, level,
+// self offset): the fingerprints were taken from this node after they
+// passed, and nodes do not change. Every read stays inside the node
+// whatever the fingerprints say.
 func (t *Tree) fpGet(d *Dir, i int, off int64, key []byte) (v Value, ok bool, err error) {
 	want := fpTag(key)
 	b := t.mem[off : off+NodeSize : off+NodeSize]

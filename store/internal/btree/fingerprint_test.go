@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/daxkv/daxkv/internal/errs"
 )
 
 // TestFingerprintReuse: after a batch that changes a few leaves, the next
@@ -80,5 +82,93 @@ func TestFingerprintSpread(t *testing.T) {
 	}
 	if len(seen) < 1<<fpHashBits*9/10 || most > 32 {
 		t.Fatalf("%d keys take %d fingerprint values, up to %d keys on one", n, len(seen), most)
+	}
+}
+
+// fingerprintedTree builds a tree of n keys and its fingerprinted
+// directory.
+func fingerprintedTree(t *testing.T, e *env, n int) (int64, *Dir, model) {
+	t.Helper()
+	m := model{}
+	var muts []Mutation
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("k%07d", i*13)
+		v := []byte("value of " + k)
+		muts = append(muts, Mutation{Key: []byte(k), Value: e.value(v)})
+		m[k] = v
+	}
+	root, _ := e.apply(0, muts)
+	d, err := e.tr.BuildDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, _, err := e.tr.Fingerprint(d, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, fd, m
+}
+
+// TestGetDirUsesFingerprints: with a leaf's slot array wiped after its
+// fingerprints were taken, GetDir still finds every key of that leaf,
+// which only the fingerprints can do; the slot search then cannot.
+func TestGetDirUsesFingerprints(t *testing.T) {
+	e := newEnv(t, 64<<20, false)
+	root, fd, m := fingerprintedTree(t, e, 3000)
+	i := fd.Leaves() / 2
+	off := fd.leaf[i] &^ leafTied
+	n, err := e.tr.readNode(off, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, n.count)
+	for j := 0; j < n.count; j++ {
+		k, _ := n.key(j)
+		keys = append(keys, string(k))
+	}
+	clear(e.mem[off+hdrSize : off+hdrSize+int64(slotSize*n.count)])
+	for _, k := range keys {
+		v, ok, err := e.tr.GetDir(fd, []byte(k))
+		if err != nil || !ok || !bytes.Equal(e.bytesOf(v), m[k]) {
+			t.Fatalf("GetDir(%q) with the slots wiped = %q, %v, %v", k, e.bytesOf(v), ok, err)
+		}
+	}
+	if _, ok, err := e.tr.Get(root, []byte(keys[0])); ok && err == nil {
+		t.Fatal("the slot search found a key in the wiped leaf: the test shows nothing")
+	}
+}
+
+// TestFingerprintDamagedLeaf: a leaf that fails validation gets no
+// fingerprints, the others do, and reads of the damaged leaf's keys
+// report the damage through the slot path.
+func TestFingerprintDamagedLeaf(t *testing.T) {
+	e := newEnv(t, 64<<20, false)
+	root, fd, m := fingerprintedTree(t, e, 3000)
+	i := fd.Leaves() / 2
+	off := fd.leaf[i] &^ leafTied
+	n, err := e.tr.readNode(off, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged, _ := n.key(0)
+	damagedKey := string(damaged)
+	e.mem[off+NodeSize-1] ^= 0xff // the CRC no longer matches
+	tr := e.fresh()               // checks CRCs again
+	d, err := tr.BuildDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := tr.Fingerprint(d, nil, nil)
+	if err != nil {
+		t.Fatalf("Fingerprint with one damaged leaf: %v", err)
+	}
+	if f.fpStart[i] != f.fpStart[i+1] || f.fpGen[i] != noGen {
+		t.Fatalf("damaged leaf %d has %d fingerprints", i, f.fpStart[i+1]-f.fpStart[i])
+	}
+	if got := len(f.fps); got != len(m)-n.count {
+		t.Fatalf("%d fingerprints, want %d (all but the damaged leaf's)", got, len(m)-n.count)
+	}
+	if _, _, err := tr.GetDir(f, []byte(damagedKey)); !errors.Is(err, errs.Corrupt) {
+		t.Fatalf("GetDir of a key in the damaged leaf: %v, want errs.Corrupt", err)
 	}
 }

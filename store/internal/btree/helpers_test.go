@@ -418,8 +418,21 @@ func (e *env) checkFingerprints(tr *Tree, dir *Dir, m model) *Dir {
 			e.tb.Fatalf("fingerprint lookup of %s: %d bytes, %v, %v; want %d bytes", keyString([]byte(k)), len(e.bytesOf(v)), ok, err, len(want))
 		}
 	}
+	// Absent keys: random ones, and present ones with the last byte
+	// changed (same length, same leaf: only the key compare tells).
+	absent := make([][]byte, 0, 100)
+	for k := range m {
+		if len(absent) == 50 {
+			break
+		}
+		near := []byte(k)
+		near[len(near)-1]++
+		absent = append(absent, near)
+	}
 	for j := 0; j < 50; j++ {
-		k := randKey(e.rng)
+		absent = append(absent, randKey(e.rng))
+	}
+	for _, k := range absent {
 		if _, present := m[string(k)]; present || len(fd.leaf) == 0 {
 			continue
 		}

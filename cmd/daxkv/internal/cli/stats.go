@@ -13,14 +13,15 @@ import (
 // statsReport is what `daxkv stats --json` prints: every field of
 // store.Stats, sizes in bytes, durations in nanoseconds.
 type statsReport struct {
-	Path             string `json:"path"`
-	Mode             string `json:"mode"`
-	Flush            string `json:"flush"`
-	Size             int64  `json:"size"`
-	Used             int64  `json:"used"`
-	Free             int64  `json:"free"`
-	Quarantined      int64  `json:"quarantined"`
-	HugeMapped       int64  `json:"huge_mapped"`
+	Path        string `json:"path"`
+	Mode        string `json:"mode"`
+	Flush       string `json:"flush"`
+	Size        int64  `json:"size"`
+	Used        int64  `json:"used"`
+	Free        int64  `json:"free"`
+	Quarantined int64  `json:"quarantined"`
+	// HugeMapped is null where it cannot be known (DAX, not Linux).
+	HugeMapped       *int64 `json:"huge_mapped"`
 	WALSize          int64  `json:"wal_size"`
 	WALUsed          int64  `json:"wal_used"`
 	Extents          int    `json:"extents"`
@@ -45,8 +46,8 @@ mode and flush mechanism, space used and free, the WAL's fill, the keys
 still in memtables (replayed from the WAL, not yet checkpointed into the
 tree), and how this open went: whether the last close was clean (no replay
 needed) or how many WAL operations recovery replayed. "huge pages" says
-whether the pages this open touched are 2 MiB pages (a DAX mount, or a tmpfs
-mounted huge=always or within_size).
+whether the pages this open touched are 2 MiB pages (a tmpfs mounted
+huge=always or within_size gives them; on DAX the kernel does not say).
 
 Checkpoint counts are per open: a read-only open never checkpoints, so they
 are 0 here. --json prints sizes in bytes and durations in nanoseconds.`,
@@ -62,6 +63,9 @@ are 0 here. --json prints sizes in bytes and durations in nanoseconds.`,
 			}
 			defer closeStore(db, &err)
 			rep := newStatsReport(path, db.Stats())
+			if n, err := db.HugeMapped(); err == nil {
+				rep.HugeMapped = &n
+			}
 			return a.emit(rep, rep.writeText)
 		},
 	}
@@ -71,8 +75,7 @@ func newStatsReport(path string, s store.Stats) statsReport {
 	return statsReport{
 		Path: path, Mode: s.Mode, Flush: s.Flush,
 		Size: s.Size, Used: s.Used, Free: s.Free, Quarantined: s.Quarantined,
-		HugeMapped: s.HugeMapped,
-		WALSize:    s.WALSize, WALUsed: s.WALUsed,
+		WALSize: s.WALSize, WALUsed: s.WALUsed,
 		Extents: s.Extents, Generation: s.Generation,
 		MemtableKeys: s.MemtableKeys, MemtableBytes: s.MemtableBytes,
 		Checkpoints: s.Checkpoints, LastCheckpointNs: int64(s.LastCheckpoint),
@@ -90,9 +93,12 @@ func (r statsReport) writeText(w io.Writer) error {
 	reg.add("quarantined", "%s", fmtBytes(r.Quarantined))
 	reg.add("extents", "%s", fmtCount(int64(r.Extents)))
 	reg.add("generation", "%d", r.Generation)
-	if r.HugeMapped > 0 {
-		reg.add("huge pages", "yes (%s mapped with 2 MiB pages by this open)", fmtIEC(r.HugeMapped))
-	} else {
+	switch {
+	case r.HugeMapped == nil:
+		reg.add("huge pages", "unknown (the kernel does not count DAX mappings; not Linux)")
+	case *r.HugeMapped > 0:
+		reg.add("huge pages", "yes (%s mapped with 2 MiB pages by this open)", fmtIEC(*r.HugeMapped))
+	default:
 		reg.add("huge pages", "none seen (4 KiB pages make random reads slower: see docs/PERFORMANCE.md)")
 	}
 
