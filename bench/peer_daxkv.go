@@ -43,14 +43,10 @@ func (s *daxkvStore) Caps() Caps    { return Caps{Reads: true, Ordered: true} }
 func (s *daxkvStore) Put(key, value []byte) error { return s.db.Put(key, value) }
 func (s *daxkvStore) Delete(key []byte) error     { return s.db.Delete(key) }
 
-// Get copies the value into dst inside a View, as the bbolt peer does in
+// Get copies the value into dst (GetAppend), as the bbolt peer does in
 // its read transaction: DB.Get would allocate a fresh copy per call.
 func (s *daxkvStore) Get(key, dst []byte) ([]byte, error) {
-	err := s.db.View(func(v *store.View) error {
-		val, err := v.Get(key)
-		dst = append(dst[:0], val...)
-		return err
-	})
+	dst, err := s.db.GetAppend(dst[:0], key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotFound
 	}
