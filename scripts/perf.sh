@@ -19,7 +19,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ /
 go test -run='^$' -bench='^Benchmark(Put|PutLatency|PutParallel)$' -benchtime=1000000x -count="$count" ./store/ | tee -a "$out"
 # Sustained: 4M random puts, bounded by the checkpoints that keep up.
 go test -run='^$' -bench='^BenchmarkPut$' -benchtime=4000000x -count=2 ./store/ | sed 's/BenchmarkPut-/BenchmarkPut4M-/' | tee -a "$out"
-go test -run='^$' -bench='^Benchmark(GetRandom|ViewGetRandom|GetRandomDecimal)$' -benchtime=2000000x -count="$count" ./store/ | tee -a "$out"
+go test -run='^$' -bench='^Benchmark(GetRandom|GetAppendRandom|ViewGetRandom|GetRandomDecimal)$' -benchtime=2000000x -count="$count" ./store/ | tee -a "$out"
 # The floor under a random Get: one dependent cold cache line of the region.
 go test -run='^$' -bench='^BenchmarkRandomLineRead$' -benchtime=5000000x -count=3 ./store/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkScan$' -benchtime=20x -count="$count" ./store/ | tee -a "$out"

@@ -383,8 +383,9 @@ func BenchmarkHeapPerKey(b *testing.B) {
 // BenchmarkRandomLineRead is the floor under a random Get: one dependent
 // 8-byte load from a random cache line of a 1 GiB region, the way a Get
 // reaches a leaf it has never touched (TLB miss and cache miss). A Get
-// through the leaf directory takes about two of these (the leaf's slot
-// array, then the entry).
+// through a fingerprinted leaf directory takes about one of these (the
+// entry); without fingerprints, two (the leaf's slot array, then the
+// entry).
 func BenchmarkRandomLineRead(b *testing.B) {
 	db := benchDB(b, 1<<30)
 	mem := db.mem[db.sb.ExtOff : db.sb.ExtOff+db.sb.ExtSize]

@@ -8,13 +8,14 @@ import (
 	"github.com/daxkv/daxkv/store/internal/btree"
 )
 
-// Leaf directories (btree.Dir) are DRAM copies of a branch tree's routing,
-// so a point read costs one node read instead of one per level. A
-// background goroutine builds one for each branch root that lacks it after
-// every new version; versions carry the directories of roots they share
-// with their predecessor. Reads that find none descend the tree as before,
-// so a directory only ever changes speed. Snapshots get none: their reads
-// are rarer and a directory costs about a byte per key.
+// Leaf directories (btree.Dir) are DRAM copies of a branch tree's routing
+// and of its keys' fingerprints, so a point read costs one entry read
+// instead of one node read per level. A background goroutine builds one
+// for each branch root that lacks it after every new version; versions
+// carry the directories of roots they share with their predecessor. Reads
+// that find none descend the tree as before, so a directory only ever
+// changes speed. Snapshots get none: their reads are rarer and a
+// directory costs about 5 bytes per key.
 
 // dir returns the directory of the tree at root, if one was built.
 func (v *version) dir(root int64) *btree.Dir {

@@ -14,7 +14,8 @@ import (
 // where a descent reads one node per level, each a cache and TLB miss on
 // the mapping. This is the FPTree arrangement (inner nodes in DRAM, leaves
 // in persistent memory) kept as a cache: the tree on media stays complete
-// and a missing or stale Dir only costs speed, never correctness.
+// and a missing or stale Dir only costs speed, never correctness. With
+// fingerprints (fingerprint.go) a lookup reads only the entry it wants.
 //
 // A Dir describes the tree exactly as it was at root; trees never change in
 // place, so it stays right for as long as that root is allocated. Callers
