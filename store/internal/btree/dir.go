@@ -228,7 +228,7 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	i := d.find(key)
 	e := d.leaf[i]
 	off := e &^ leafTied
-	if d.fpStart != nil && off > 0 && off <= int64(len(t.mem))-NodeSize {
+	if d.fpStart != nil {
 		if v, ok, err := t.fpGet(d, i, off, key); ok || err != nil {
 			return v, ok, err
 		}
@@ -262,10 +262,15 @@ const warmSlotLines = 6
 // once, so their misses overlap instead of following one another down a
 // search.
 func (t *Tree) warm(off, n int64) {
-	if off <= 0 || off > int64(len(t.mem))-NodeSize {
+	if !t.nodeInRegion(off) {
 		return // readNode reports it
 	}
 	t.warmRange(off, off+n)
+}
+
+// nodeInRegion reports whether a node at off lies inside the mapping.
+func (t *Tree) nodeInRegion(off int64) bool {
+	return off > 0 && off <= int64(len(t.mem))-NodeSize
 }
 
 // warmRange loads one byte from each line of mem[from:to]; callers keep

@@ -89,17 +89,17 @@ func (t *Tree) Fingerprint(d, prev *Dir, stop <-chan struct{}) (*Dir, int, error
 		}
 		off := e &^ leafTied
 		gen := noGen
-		if off > 0 && off <= int64(len(t.mem))-NodeSize {
+		if t.nodeInRegion(off) {
 			gen = le.Uint64(t.mem[off+offGen:])
 		}
-		if j, ok := slices.BinarySearchFunc(byOff, off, func(i int32, off int64) int {
-			return cmp.Compare(prev.leaf[i]&^leafTied, off)
+		if j, ok := slices.BinarySearchFunc(byOff, off, func(p int32, off int64) int {
+			return cmp.Compare(prev.leaf[p]&^leafTied, off)
 		}); ok && gen != noGen && prev.fpGen[byOff[j]] == gen {
-			i := byOff[j]
-			f.fps = append(f.fps, prev.fps[prev.fpStart[i]:prev.fpStart[i+1]]...)
+			p := byOff[j]
+			f.fps = append(f.fps, prev.fps[prev.fpStart[p]:prev.fpStart[p+1]]...)
 			reused++
-		} else if fps, g, err := t.leafFingerprints(f.fps, off); err == nil {
-			f.fps, gen = fps, g
+		} else if fps, err := t.leafFingerprints(f.fps, off); err == nil {
+			f.fps = fps
 		} else {
 			// A damaged leaf gets no fingerprints (its reads take the
 			// slot path, which reports the damage) and is read again
@@ -117,16 +117,16 @@ const noGen = ^uint64(0)
 
 // leafFingerprints reads and validates the leaf at off and appends its
 // keys' fingerprints to fps. On an error fps is returned unchanged.
-func (t *Tree) leafFingerprints(fps []uint32, off int64) ([]uint32, uint64, error) {
+func (t *Tree) leafFingerprints(fps []uint32, off int64) ([]uint32, error) {
 	n, err := t.readNode(off, 0)
 	if err != nil {
-		return fps, 0, err
+		return fps, err
 	}
 	more, err := n.fingerprints(fps)
 	if err != nil {
-		return fps, 0, err
+		return fps, err
 	}
-	return more, n.gen, nil
+	return more, nil
 }
 
 // fingerprints appends the fingerprint entries of leaf n's keys to fps.
@@ -148,6 +148,9 @@ func (n *node) fingerprints(fps []uint32) ([]uint32, error) {
 // passed, and nodes do not change. Every read stays inside the node
 // whatever the fingerprints say.
 func (t *Tree) fpGet(d *Dir, i int, off int64, key []byte) (v Value, ok bool, err error) {
+	if !t.nodeInRegion(off) {
+		return Value{}, false, nil // the slot path reports it
+	}
 	want := fpTag(key)
 	b := t.mem[off : off+NodeSize : off+NodeSize]
 	for _, e := range d.fps[d.fpStart[i]:d.fpStart[i+1]] {

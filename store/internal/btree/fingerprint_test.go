@@ -15,19 +15,7 @@ import (
 // changed ones; every key is still found by its fingerprint.
 func TestFingerprintReuse(t *testing.T) {
 	e := newEnv(t, 64<<20, false)
-	m := model{}
-	var muts []Mutation
-	for i := 0; i < 5000; i++ {
-		k := fmt.Sprintf("tenant-a/users/%08d/profile", i*7)
-		v := []byte("v" + k)
-		muts = append(muts, Mutation{Key: []byte(k), Value: e.value(v)})
-		m[k] = v
-	}
-	root, _ := e.apply(0, muts)
-	d, err := e.tr.BuildDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, d, m := dirTree(t, e, 5000, func(i int) string { return fmt.Sprintf("tenant-a/users/%08d/profile", i*7) })
 	first, reused, err := e.tr.Fingerprint(d, nil, nil)
 	if err != nil || reused != 0 {
 		t.Fatalf("first Fingerprint: reused %d, %v", reused, err)
@@ -85,14 +73,14 @@ func TestFingerprintSpread(t *testing.T) {
 	}
 }
 
-// fingerprintedTree builds a tree of n keys and its fingerprinted
-// directory.
-func fingerprintedTree(t *testing.T, e *env, n int) (int64, *Dir, model) {
+// dirTree builds a tree of the n keys key(0..n-1), in ascending order, and
+// its directory without fingerprints.
+func dirTree(t *testing.T, e *env, n int, key func(i int) string) (int64, *Dir, model) {
 	t.Helper()
 	m := model{}
 	var muts []Mutation
 	for i := 0; i < n; i++ {
-		k := fmt.Sprintf("k%07d", i*13)
+		k := key(i)
 		v := []byte("value of " + k)
 		muts = append(muts, Mutation{Key: []byte(k), Value: e.value(v)})
 		m[k] = v
@@ -102,6 +90,14 @@ func fingerprintedTree(t *testing.T, e *env, n int) (int64, *Dir, model) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, d, m
+}
+
+// fingerprintedTree builds a tree of n keys and its fingerprinted
+// directory.
+func fingerprintedTree(t *testing.T, e *env, n int) (int64, *Dir, model) {
+	t.Helper()
+	root, d, m := dirTree(t, e, n, func(i int) string { return fmt.Sprintf("k%07d", i*13) })
 	fd, _, err := e.tr.Fingerprint(d, nil, nil)
 	if err != nil {
 		t.Fatal(err)
