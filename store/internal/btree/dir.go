@@ -9,13 +9,14 @@ import (
 )
 
 // Dir is a DRAM copy of one tree's routing: the lower bound and offset of
-// every leaf, in key order. A point lookup through it binary-searches a
-// dense array that stays in the CPU caches and then reads a single node,
-// where a descent reads one node per level, each a cache and TLB miss on
-// the mapping. This is the FPTree arrangement (inner nodes in DRAM, leaves
-// in persistent memory) kept as a cache: the tree on media stays complete
-// and a missing or stale Dir only costs speed, never correctness. With
-// fingerprints (fingerprint.go) a lookup reads only the entry it wants.
+// every leaf, in key order. A point lookup through it picks a radix
+// bucket, bisects the few entries of a dense array in it (both stay in the
+// CPU caches) and then reads a single node, where a descent reads one node
+// per level, each a cache and TLB miss on the mapping. This is the FPTree
+// arrangement (inner nodes in DRAM, leaves in persistent memory) kept as a
+// cache: the tree on media stays complete and a missing or stale Dir only
+// costs speed, never correctness. With fingerprints (fingerprint.go) a
+// lookup reads only the entry it wants.
 //
 // A Dir describes the tree exactly as it was at root; trees never change in
 // place, so it stays right for as long as that root is allocated. Callers
@@ -28,10 +29,16 @@ type Dir struct {
 	// their first 8 bytes.
 	common []byte
 	prefix []uint64 // 8-byte big-endian prefix of each bound after common
-	sample []uint64 // prefix[0], prefix[dirBlock], prefix[2*dirBlock], ...
-	leaf   []int64  // leaf offsets; bit 0 set: the leaf's slot prefixes tie (leafTied)
-	lowEnd []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
-	lows   []byte
+	// radix[b] is the first leaf whose prefix's bucket is >= b, for b up
+	// to and including the number of buckets: a key's bucket bounds its
+	// leaf to a handful of candidates (see bucket).
+	radix      []uint32
+	radixSkip  uint     // leading bits every prefix but the first shares
+	radixTop   uint64   // those bits
+	radixShift uint     // 64 - bits in a bucket number
+	leaf       []int64  // leaf offsets; bit 0 set: the leaf's slot prefixes tie (leafTied)
+	lowEnd     []uint32 // leaf i's lower bound is lows[lowEnd[i-1]:lowEnd[i]]
+	lows       []byte
 	// Leaf i's fingerprints (fingerprint.go) are fps[fpStart[i]:
 	// fpStart[i+1]], taken from the node written by generation fpGen[i].
 	// All nil until Fingerprint adds them.
@@ -45,9 +52,6 @@ type Dir struct {
 // key in it does too, so its slot prefixes all tie and a lookup reads keys
 // from the heap at every step of its search.
 const leafTied = 1
-
-// dirBlock is how many prefixes find scans after bisecting the samples.
-const dirBlock = 32
 
 // Root is the root the directory was built from.
 func (d *Dir) Root() int64 { return d.root }
@@ -78,8 +82,8 @@ func (d *Dir) add(low []byte, leaf int64) {
 	d.lowEnd = append(d.lowEnd, uint32(len(d.lows)))
 }
 
-// index computes common, the prefixes and the samples once every bound
-// is in.
+// index computes common, the prefixes and the radix table once every
+// bound is in.
 func (d *Dir) index() {
 	if len(d.leaf) > 1 {
 		d.common = d.low(1)
@@ -104,10 +108,46 @@ func (d *Dir) index() {
 		if low := d.low(i); len(low) > len(d.common) {
 			d.prefix[i] = dirPrefix(low[len(d.common):])
 		}
-		if i%dirBlock == 0 {
-			d.sample = append(d.sample, d.prefix[i])
+	}
+	// About eight leaves a bucket when prefixes spread evenly (4 bytes of
+	// table per 8 leaves); skewed prefixes only make buckets wider. The
+	// bits all prefixes share (decimal keys share the high nibble of
+	// every byte but only the first one's counts) are skipped.
+	rbits := min(max(bits.Len(uint(len(d.prefix)))-3, 1), 20)
+	d.radixShift = uint(64 - rbits)
+	if n := len(d.prefix); n > 2 {
+		d.radixSkip = uint(bits.LeadingZeros64(d.prefix[1] ^ d.prefix[n-1]))
+		if d.radixSkip > 0 && d.radixSkip < 64 {
+			d.radixTop = d.prefix[1] >> (64 - d.radixSkip)
+		} else {
+			d.radixSkip = 0 // one prefix repeated: nothing to skip to
 		}
 	}
+	d.radix = make([]uint32, 1<<rbits+1)
+	i := 0
+	for b := range d.radix {
+		for i < len(d.prefix) && d.bucket(d.prefix[i]) < uint64(b) {
+			i++
+		}
+		d.radix[b] = uint32(i)
+	}
+}
+
+// bucket is the radix bucket of prefix p: the bits after the shared ones.
+// Prefixes whose shared bits differ go to the first or last bucket, so
+// bucket never decreases as p grows: a bucket below kp's holds only
+// prefixes below kp.
+func (d *Dir) bucket(p uint64) uint64 {
+	if d.radixSkip > 0 {
+		switch top := p >> (64 - d.radixSkip); {
+		case top < d.radixTop:
+			return 0
+		case top > d.radixTop:
+			return uint64(len(d.radix)) - 2
+		}
+		p <<= d.radixSkip
+	}
+	return p >> d.radixShift
 }
 
 // find returns the index of the leaf that may hold key: the last one whose
@@ -121,40 +161,28 @@ func (d *Dir) find(key []byte) int {
 		return len(d.leaf) - 1
 	}
 	kp := dirPrefix(key[len(d.common):])
-	// Bisect the samples (every dirBlock-th prefix, a few KiB that stay in
-	// L1), then count inside one block: a dozen well-predicted steps
-	// instead of a bisection's twenty mispredicted ones over the whole
-	// array. Ties on the prefix are settled on the key bytes after.
-	//
-	// The bisection finds the last sample <= kp (or the first sample when
-	// none is) without branches: each step's direction is a coin toss, and
-	// a mispredict costs more than the step. Blocks before that sample's
-	// hold only prefixes <= kp and blocks after it only greater ones, so
-	// the last prefix <= kp is in its block.
-	s := d.sample
-	base, size := 0, len(s)
-	for size > 1 {
-		half := size >> 1
-		// borrow is 1 when kp < sample, else 0; the mask keeps half
-		// only when sample <= kp.
-		_, borrow := bits.Sub64(kp, s[base+half], 0)
-		base += half & (int(borrow) - 1)
-		size -= half
+	// Prefixes before the key's bucket are below kp and those after it
+	// above, so the last prefix <= kp is in the bucket or just before it.
+	// Bisect the bucket without branches: each step's direction is a coin
+	// toss, and a mispredict costs more than the step. base ends on the
+	// bucket's last prefix <= kp (or its first when none is), and ub is the
+	// count of prefixes <= kp.
+	b := d.bucket(kp)
+	lo, hi := int(d.radix[b]), int(d.radix[b+1])
+	ub := lo
+	if p := d.prefix[lo:hi]; len(p) > 0 {
+		base, size := 0, len(p)
+		for size > 1 {
+			half := size >> 1
+			// borrow is 1 when kp < p[base+half], else 0; the mask
+			// keeps half only when that prefix is <= kp.
+			_, borrow := bits.Sub64(kp, p[base+half], 0)
+			base += half & (int(borrow) - 1)
+			size -= half
+		}
+		_, borrow := bits.Sub64(kp, p[base], 0)
+		ub += base + 1 - int(borrow)
 	}
-	start := base * dirBlock
-	end := min(start+dirBlock, len(d.prefix))
-	// Touch the block's leaf offsets (8 to a cache line) before counting,
-	// so their misses overlap the prefixes' instead of following them.
-	var touch int64
-	for i := start; i < end; i += 8 {
-		touch |= d.leaf[i]
-	}
-	ub := start
-	for _, p := range d.prefix[start:end] {
-		_, borrow := bits.Sub64(kp, p, 0)
-		ub += 1 - int(borrow) // one when p <= kp
-	}
-	runtime.KeepAlive(touch)
 	if ub == 0 || d.prefix[ub-1] != kp {
 		return max(ub-1, 0) // no tie: the last bound below
 	}

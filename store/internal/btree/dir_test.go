@@ -2,8 +2,11 @@ package btree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -94,5 +97,59 @@ func TestDirTiedLeaves(t *testing.T) {
 				t.Fatalf("%d of %d leaves marked, want %d", marked, d.Leaves(), want)
 			}
 		})
+	}
+}
+
+// TestDirFindShapes checks find against a plain search over the bounds for
+// bound sets whose prefixes spread, crowd into few radix buckets, share
+// leading bits or repeat, with probes inside and outside their range.
+func TestDirFindShapes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	randBytes := func(n int, alphabet string) []byte {
+		k := make([]byte, n)
+		for i := range k {
+			k[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return k
+	}
+	shapes := map[string]func() []byte{
+		"random":    func() []byte { return binary.BigEndian.AppendUint64(nil, rng.Uint64()) },
+		"decimal":   func() []byte { return fmt.Appendf(nil, "%016d", rng.Uint64N(1_000_000)) },
+		"lowercase": func() []byte { return randBytes(1+rng.IntN(12), "abcdefghijklmnopqrstuvwxyz") },
+		"tiny":      func() []byte { return randBytes(1+rng.IntN(10), "\x00\x01a\xff") },
+		"samehead":  func() []byte { return append([]byte("prefix--"), randBytes(1+rng.IntN(3), "xy")...) },
+	}
+	for name, gen := range shapes {
+		for _, n := range []int{1, 2, 3, 17, 5000} {
+			lows := [][]byte{nil} // the first leaf's bound is empty
+			for len(lows) < n {
+				lows = append(lows, gen())
+			}
+			slices.SortFunc(lows[1:], bytes.Compare)
+			lows = slices.CompactFunc(lows, bytes.Equal)
+			d := &Dir{}
+			for i, low := range lows {
+				d.add(low, int64(i+1)*NodeSize)
+			}
+			d.index()
+			probe := func(k []byte) {
+				// The last bound <= k.
+				want := sort.Search(len(lows), func(i int) bool { return bytes.Compare(lows[i], k) > 0 }) - 1
+				if got := d.find(k); got != max(want, 0) {
+					t.Fatalf("%s, %d bounds: find(%q) = %d, want %d", name, len(lows), k, got, want)
+				}
+			}
+			for _, low := range lows {
+				probe(low)
+				if len(low) > 0 {
+					probe(low[:len(low)-1])
+					probe(append(slices.Clone(low), 0))
+				}
+			}
+			for range 2000 {
+				probe(gen())
+				probe(randBytes(1+rng.IntN(12), "\x00\x01\x2f\x30\x39\x3a\x60a\x7b\xff"))
+			}
+		}
 	}
 }
