@@ -57,8 +57,10 @@ type DB struct {
 	valVerified *bitset.Set
 
 	// life: operations hold it shared; Close takes it exclusively.
-	life   sync.RWMutex
-	closed bool
+	// Point reads and views skip it (pinRead): closing is their signal.
+	life    sync.RWMutex
+	closed  bool
+	closing atomic.Bool
 	// broken, once set, fails every write: durability can no longer be
 	// promised (a flush or msync failed, or a checkpoint hit corruption).
 	broken atomic.Pointer[error]
@@ -684,6 +686,7 @@ func (db *DB) Close() error {
 		return ErrClosed
 	}
 	db.closed = true
+	db.closing.Store(true)
 	db.life.Unlock()
 	close(db.stop)
 	db.bg.Wait()
@@ -691,6 +694,7 @@ func (db *DB) Close() error {
 	if !db.opts.ReadOnly && db.broken.Load() == nil {
 		err = db.closeClean()
 	}
+	db.vers.waitUnpinned()
 	db.unmap()
 	return err
 }
@@ -726,6 +730,21 @@ func (db *DB) closeClean() error {
 	s := db.slot
 	s.AllocOff, s.AllocLen = off, int64(len(img))
 	return db.writeSlot(s)
+}
+
+// pinRead admits a read and pins the version it reads; unref must follow.
+// It takes no lock: Close sets closing before it waits for the pins to
+// go, and the pin is taken before closing is checked, so either Close
+// waits for this reader or the reader sees closing (both are sequentially
+// consistent atomics). Reads that started before Close may finish while
+// it checkpoints, as they may while any checkpoint runs.
+func (db *DB) pinRead() (*version, error) {
+	v := db.vers.acquire()
+	if db.closing.Load() {
+		db.vers.unref(v)
+		return nil, ErrClosed
+	}
+	return v, nil
 }
 
 // begin admits an operation; end must follow.
@@ -766,8 +785,10 @@ func (db *DB) fail(err error) {
 func (db *DB) crashForTest() {
 	db.life.Lock()
 	db.closed = true
+	db.closing.Store(true)
 	db.life.Unlock()
 	close(db.stop)
 	db.bg.Wait()
+	db.vers.waitUnpinned()
 	db.unmap()
 }

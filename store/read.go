@@ -28,16 +28,21 @@ func (r *refHandle) get(key []byte) ([]byte, error) { return r.appendGet(nil, ke
 // nil, so that an empty value differs from no value). On every error it
 // returns dst as given.
 func (r *refHandle) appendGet(dst, key []byte) ([]byte, error) {
-	if err := r.db.begin(); err != nil {
+	if err := checkKey(key); err != nil {
 		return dst, err
 	}
-	defer r.db.end()
-	return r.appendGetLocked(dst, key)
+	v, err := r.db.pinRead()
+	if err != nil {
+		return dst, err
+	}
+	defer r.db.vers.unref(v)
+	return r.appendGetIn(v, dst, key)
 }
 
-// lookupLive finds key for ref id in v: the live memtable, the frozen one,
-// then the tree. The result aliases mapped memory; call under the guard.
-func (db *DB) lookupLive(v *version, id uint32, key []byte) ([]byte, error) {
+// lookupLive finds key for ref id, whose tree is at root, in v: the live
+// memtable, the frozen one, then the tree. The result aliases mapped
+// memory; call under the guard.
+func (db *DB) lookupLive(v *version, id uint32, root int64, key []byte) ([]byte, error) {
 	if t := v.active[id]; t != nil {
 		if e, ok := t.Get(key); ok {
 			return db.entryValue(&e, key)
@@ -48,7 +53,6 @@ func (db *DB) lookupLive(v *version, id uint32, key []byte) ([]byte, error) {
 			return db.entryValue(&e, key)
 		}
 	}
-	root, _ := v.root(id)
 	return db.treeLookup(v, root, key)
 }
 
@@ -150,11 +154,10 @@ type View struct {
 
 func (r *refHandle) view(fn func(v *View) error) error {
 	db := r.db
-	if err := db.begin(); err != nil {
+	v, err := db.pinRead()
+	if err != nil {
 		return err
 	}
-	defer db.end()
-	v := db.vers.acquire()
 	defer db.vers.unref(v)
 	if _, ok := v.root(r.id); !ok {
 		return r.deleted()
@@ -356,23 +359,26 @@ func (tx *Tx) add(key, value []byte, del bool) error {
 	return nil
 }
 
-// getLocked is get for callers already inside begin/end.
-func (r *refHandle) getLocked(key []byte) ([]byte, error) { return r.appendGetLocked(nil, key) }
-
-// appendGetLocked is appendGet for callers already inside begin/end.
-func (r *refHandle) appendGetLocked(dst, key []byte) ([]byte, error) {
+// getLocked is get for callers already inside begin/end (Tx.Get).
+func (r *refHandle) getLocked(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
-		return dst, err
+		return nil, err
 	}
-	db := r.db
-	v := db.vers.acquire()
-	defer db.vers.unref(v)
-	if _, ok := v.root(r.id); !ok {
+	v := r.db.vers.acquire()
+	defer r.db.vers.unref(v)
+	return r.appendGetIn(v, nil, key)
+}
+
+// appendGetIn appends key's value in version v, which the caller pins.
+func (r *refHandle) appendGetIn(v *version, dst, key []byte) ([]byte, error) {
+	root, ok := v.root(r.id)
+	if !ok {
 		return dst, r.deleted()
 	}
+	db := r.db
 	out := dst
 	err := db.guard(func() error {
-		val, err := db.lookupLive(v, r.id, key)
+		val, err := db.lookupLive(v, r.id, root, key)
 		if err == nil {
 			out = append(dst, val...)
 			if out == nil {

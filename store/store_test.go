@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/daxkv/daxkv/store/internal/format"
 )
@@ -661,5 +663,90 @@ func TestGetAppend(t *testing.T) {
 	}
 	if got, err := db.GetAppend([]byte("keep"), []byte("k")); !errors.Is(err, ErrClosed) || string(got) != "keep" {
 		t.Fatalf("GetAppend after Close = %q, %v; want dst and ErrClosed", got, err)
+	}
+}
+
+// TestCloseDuringReads closes a store while readers run. Point reads and
+// views take no lock against Close (pinRead): each read must return the
+// stored value or ErrClosed, never fault, and Close must not unmap under
+// a view that began before it, which here is still reading when Close is
+// called.
+func TestCloseDuringReads(t *testing.T) {
+	db, _ := openTest(t, 32<<20)
+	for i := range 2000 {
+		if err := db.Put(fmt.Appendf(nil, "k%04d", i), fmt.Appendf(nil, "v%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for {
+				i := rng.IntN(2000)
+				want := fmt.Sprintf("v%04d", i)
+				var got string
+				var err error
+				if g%2 == 0 {
+					var b []byte
+					b, err = db.Get(fmt.Appendf(nil, "k%04d", i))
+					got = string(b)
+				} else {
+					err = db.View(func(v *View) error {
+						b, err := v.Get(fmt.Appendf(nil, "k%04d", i))
+						got = string(b)
+						return err
+					})
+				}
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil || got != want {
+					errc <- fmt.Errorf("read k%04d = %q, %v", i, got, err)
+					return
+				}
+			}
+		}()
+	}
+	// A view that is inside its function when Close starts: Close must
+	// wait for it to return before unmapping.
+	inView, viewDone := make(chan struct{}), make(chan string, 1)
+	var viewReturned atomic.Bool
+	go func() {
+		_ = db.View(func(v *View) error {
+			close(inView)
+			time.Sleep(50 * time.Millisecond) // Close is waiting meanwhile
+			b, err := v.Get([]byte("k0007"))
+			viewDone <- fmt.Sprintf("%s %v", b, err)
+			viewReturned.Store(true)
+			return nil
+		})
+	}()
+	<-inView
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !viewReturned.Load() {
+		t.Errorf("Close returned while a view was still open")
+	}
+	if got := <-viewDone; got != "v0007 <nil>" {
+		t.Errorf("view open across Close read %q", got)
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if _, err := db.Get([]byte("k0001")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: %v", err)
+	}
+	if err := db.View(func(*View) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("View after Close: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/daxkv/daxkv/store/internal/btree"
 	"github.com/daxkv/daxkv/store/internal/format"
@@ -126,6 +127,21 @@ func (s *versionSet) reap() {
 		v.garbage = garbage{}
 	}
 	s.mu.Unlock()
+}
+
+// waitUnpinned returns once no reader pins a version: only the current
+// one is alive and it holds just its own reference. Close calls it after
+// stopping new readers, before unmapping what they read.
+func (s *versionSet) waitUnpinned() {
+	for {
+		s.mu.Lock()
+		idle := len(s.live) == 1 && s.live[0].refs.Load() == 1
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // pinned reports how many versions are alive (current included).

@@ -17,6 +17,7 @@ package memtable
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // Kind is what an entry does to its key.
@@ -52,6 +53,11 @@ const entryOverhead = 64
 type Table struct {
 	mu   sync.RWMutex
 	tree *tree
+	// used is set by the first Apply and never cleared: until then Get
+	// answers without the lock, which a read-mostly store after a
+	// checkpoint (an empty table in front of the tree) would otherwise
+	// take on every read.
+	used atomic.Bool
 	// bytes approximates what checkpointing this table will write: keys,
 	// inline values and per-entry overhead. The store uses it to keep a
 	// space reserve for the checkpoint.
@@ -71,6 +77,9 @@ func New() *Table { return &Table{tree: newTree()} }
 // win over earlier ones with the same key.
 func (t *Table) Apply(entries []Entry) {
 	t.mu.Lock()
+	if !t.used.Load() && len(entries) > 0 {
+		t.used.Store(true)
+	}
 	for i := range entries {
 		t.applyOne(&entries[i])
 	}
@@ -109,6 +118,11 @@ func inlineBytes(s *slot) int64 {
 
 // Get returns the entry for key, if the table has one (a tombstone counts).
 func (t *Table) Get(key []byte) (Entry, bool) {
+	if !t.used.Load() {
+		// Nothing applied yet, or the Apply that will is not done: it
+		// is not ordered before this read.
+		return Entry{}, false
+	}
 	k := makeProbe(key)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
