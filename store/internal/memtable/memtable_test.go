@@ -182,3 +182,25 @@ func TestTreeModel(t *testing.T) {
 		}
 	}
 }
+
+// TestBisectPrefix checks the inner nodes' bisection against the leaves'
+// count on sorted arrays with runs of equal prefixes, at every length a
+// node can have.
+func TestBisectPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for n := 0; n <= innerCap; n++ {
+		for range 200 {
+			p := make([]uint64, n)
+			for i := range p {
+				p[i] = rng.Uint64N(8) // few values: many ties
+			}
+			slices.Sort(p)
+			x := rng.Uint64N(10)
+			lt, le := bisectPrefix(p, x)
+			wlt, wle := countPrefix(p, x)
+			if lt != wlt || le != wle {
+				t.Fatalf("bisectPrefix(%v, %d) = %d, %d; want %d, %d", p, x, lt, le, wlt, wle)
+			}
+		}
+	}
+}

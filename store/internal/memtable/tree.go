@@ -3,6 +3,7 @@ package memtable
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"runtime"
 	"sort"
 	"sync/atomic"
@@ -163,10 +164,39 @@ func countPrefix(p []uint64, x uint64) (lt, le int) {
 	return lt, le
 }
 
+// bisectPrefix returns, for sorted p, how many elements are below x and
+// how many are up to x. It bisects without branches (each step's
+// direction is a coin toss, and a mispredict costs more than the step),
+// for arrays too long to count in the time: an inner node's 63
+// separators, whose lines warmNode has already loaded together.
+func bisectPrefix(p []uint64, x uint64) (lt, le int) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	// base ends on the last element < x, or on 0 when none is.
+	base, size := 0, len(p)
+	for size > 1 {
+		half := size >> 1
+		_, borrow := bits.Sub64(p[base+half], x, 0) // 1 when p < x
+		base += half & -int(borrow)
+		size -= half
+	}
+	_, borrow := bits.Sub64(p[base], x, 0)
+	lt = base + int(borrow)
+	if lt == len(p) || p[lt] != x {
+		return lt, lt
+	}
+	le = lt + 1 // prefix ties: rare unless keys share their first 8 bytes
+	for le < len(p) && p[le] == x {
+		le++
+	}
+	return lt, le
+}
+
 // child is the index of the child of in that may hold k: the number of
-// separators <= k (counted like lowerBound).
+// separators <= k (ties on the prefix settled as in lowerBound).
 func (t *tree) child(in *inner, k *probeKey) int {
-	lt, le := countPrefix(in.prefix[:in.n-1], k.prefix)
+	lt, le := bisectPrefix(in.prefix[:in.n-1], k.prefix)
 	return lt + sort.Search(le-lt, func(j int) bool {
 		return bytes.Compare(t.arena.key(in.sep[lt+j]), k.key) > 0
 	})
