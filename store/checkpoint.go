@@ -115,8 +115,8 @@ func (db *DB) runCheckpoint(edit *catalogEdit) error {
 			return nil
 		}
 		v = &version{cat: v.cat, active: make(map[uint32]*memtable.Table, len(v.active)), frozen: v.active, upTo: db.wal.End()}
-		for id := range v.frozen {
-			v.active[id] = memtable.New()
+		for id, t := range v.frozen {
+			v.active[id] = memtable.NewAfter(t)
 		}
 		db.vers.install(v, garbage{})
 	}

@@ -69,7 +69,18 @@ type Table struct {
 }
 
 // New returns an empty table.
-func New() *Table { return &Table{tree: newTree()} }
+func New() *Table { return &Table{tree: newTree(nil)} }
+
+// NewAfter returns an empty table to follow prev, tuned for keys sharing
+// the prefix prev's keys share: workloads keep their key shapes from one
+// checkpoint to the next. Any key may go in; keys outside that prefix only
+// search a little slower.
+func NewAfter(prev *Table) *Table {
+	prev.mu.RLock()
+	common := prev.tree.sharedPrefix()
+	prev.mu.RUnlock()
+	return &Table{tree: newTree(common)}
+}
 
 // Apply inserts the entries of one or more batches atomically with respect
 // to readers: no Get or Clone sees part of them. A newer Seq always wins,
@@ -87,7 +98,7 @@ func (t *Table) Apply(entries []Entry) {
 }
 
 func (t *Table) applyOne(e *Entry) {
-	k := makeProbe(e.Key)
+	k := t.tree.probe(e.Key)
 	s, existed := t.tree.set(&k)
 	next := slot{key: s.key, off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
 	if !existed {
@@ -123,7 +134,7 @@ func (t *Table) Get(key []byte) (Entry, bool) {
 		// is not ordered before this read.
 		return Entry{}, false
 	}
-	k := makeProbe(key)
+	k := t.tree.probe(key)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	s, ok := t.tree.get(&k)
@@ -182,7 +193,7 @@ func (s *Snapshot) Len() int { return s.tree.count }
 
 // Get looks a key up in the snapshot.
 func (s *Snapshot) Get(key []byte) (Entry, bool) {
-	k := makeProbe(key)
+	k := s.tree.probe(key)
 	sl, ok := s.tree.get(&k)
 	if !ok {
 		return Entry{}, false
@@ -214,7 +225,7 @@ func (i *Iter) First() bool { return i.load(i.it.first()) }
 
 // SeekGE positions at the first key >= key.
 func (i *Iter) SeekGE(key []byte) bool {
-	k := makeProbe(key)
+	k := i.it.t.probe(key)
 	return i.load(i.it.seekGE(&k))
 }
 

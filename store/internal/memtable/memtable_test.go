@@ -124,7 +124,15 @@ func BenchmarkApply(b *testing.B) {
 // clones against sorted models: keys come from a tiny alphabet so prefix
 // ties, keys shorter than the prefix and zero bytes are common, and
 // enough of them to split leaves and inner nodes several levels deep.
+// Each run tunes the table for another common prefix (probe), which keys
+// start with, sort below or sort above.
 func TestTreeModel(t *testing.T) {
+	for _, common := range []string{"", "a", "\x01a", "a\xff\x00", "\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
+		t.Run(fmt.Sprintf("%x", common), func(t *testing.T) { testTreeModel(t, []byte(common)) })
+	}
+}
+
+func testTreeModel(t *testing.T, common []byte) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	alphabet := []byte{0, 1, 'a', 0xff}
 	randKey := func() []byte {
@@ -138,7 +146,7 @@ func TestTreeModel(t *testing.T) {
 		snap  *Snapshot
 		model map[string]int64
 	}
-	tb := New()
+	tb := &Table{tree: newTree(common)}
 	model := map[string]int64{}
 	var clones []clone
 	for i := 0; i < 60000; i++ {
@@ -201,6 +209,37 @@ func TestBisectPrefix(t *testing.T) {
 			if lt != wlt || le != wle {
 				t.Fatalf("bisectPrefix(%v, %d) = %d, %d; want %d, %d", p, x, lt, le, wlt, wle)
 			}
+		}
+	}
+}
+
+// TestNewAfter checks a table takes the prefix its predecessor's keys
+// share, and still orders and finds keys outside it.
+func TestNewAfter(t *testing.T) {
+	prev := New()
+	if got := NewAfter(prev).tree.common; len(got) != 0 {
+		t.Fatalf("after an empty table: common %q", got)
+	}
+	for i, k := range []string{"0000000000123456", "0000000000999999", "0000000000000001"} {
+		prev.Apply([]Entry{{Key: []byte(k), Seq: uint64(i + 1), Kind: Put}})
+	}
+	next := NewAfter(prev)
+	if got := string(next.tree.common); got != "0000000000" {
+		t.Fatalf("common %q, want 0000000000", got)
+	}
+	keys := []string{"0000000000555555", "000000000", "0000000001", "1", "", "0000000000", "00000000009"}
+	for i, k := range keys {
+		next.Apply([]Entry{{Key: []byte(k), Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
+	}
+	snap := next.Clone()
+	var got []string
+	snap.Ascend(func(e *Entry) bool { got = append(got, string(e.Key)); return true })
+	if want := slices.Sorted(slices.Values(keys)); !slices.Equal(got, want) {
+		t.Fatalf("order %q, want %q", got, want)
+	}
+	for i, k := range keys {
+		if e, ok := next.Get([]byte(k)); !ok || e.Off != int64(i) {
+			t.Errorf("Get(%q) = %v %v", k, e, ok)
 		}
 	}
 }

@@ -106,10 +106,13 @@ type tree struct {
 	height int
 	count  int
 	arena  arena
+	// common is the key prefix the table was tuned for (prefixOf); fixed
+	// for the tree's life, since every stored prefix depends on it.
+	common []byte
 }
 
-func newTree() *tree {
-	t := &tree{cow: cowToken.Add(1)}
+func newTree(common []byte) *tree {
+	t := &tree{cow: cowToken.Add(1), common: common}
 	t.root = unsafe.Pointer(&leaf{cow: t.cow})
 	return t
 }
@@ -117,7 +120,8 @@ func newTree() *tree {
 // clone returns a read-only copy sharing every node; t copies nodes before
 // writing them from now on.
 func (t *tree) clone() *tree {
-	c := &tree{root: t.root, height: t.height, count: t.count, arena: arena{chunks: t.arena.chunks[:len(t.arena.chunks):len(t.arena.chunks)]}}
+	c := &tree{root: t.root, height: t.height, count: t.count, common: t.common,
+		arena: arena{chunks: t.arena.chunks[:len(t.arena.chunks):len(t.arena.chunks)]}}
 	t.cow = cowToken.Add(1)
 	return c
 }
@@ -137,7 +141,53 @@ func keyPrefix(k []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-func makeProbe(k []byte) probeKey { return probeKey{prefix: keyPrefix(k), key: k} }
+// probe makes k's search key. Its prefix is the 8 bytes after common for
+// keys that start with common, which keeps keys such as
+// "0000000000123456" from all tying on their first 8 bytes (every tie
+// reads key bytes from the arena, a cache miss each). Keys outside that
+// range keep their own first bytes and sort below or above it. The map
+// never decreases as keys grow, so ordering by prefix and then by key
+// bytes is the keys' order whatever common is; a poor common only brings
+// back ties.
+func (t *tree) probe(k []byte) probeKey {
+	c := t.common
+	switch {
+	case len(c) == 0:
+		return probeKey{prefix: keyPrefix(k), key: k}
+	case bytes.HasPrefix(k, c):
+		return probeKey{prefix: 1<<62 + keyPrefix(k[len(c):])>>1, key: k}
+	case bytes.Compare(k, c) < 0:
+		return probeKey{prefix: keyPrefix(k) >> 2, key: k}
+	}
+	return probeKey{prefix: 3<<62 + keyPrefix(k)>>2, key: k}
+}
+
+// maxCommon caps the prefix a table is tuned for: longer ones would only
+// make every probe compare more bytes.
+const maxCommon = 64
+
+// sharedPrefix is the prefix of the tree's smallest and largest keys
+// (every key shares it), at most maxCommon bytes; empty with fewer than
+// two keys, which say nothing about the next table's.
+func (t *tree) sharedPrefix() []byte {
+	if t.count < 2 {
+		return nil
+	}
+	lo, hi := t.root, t.root
+	for h := t.height; h > 0; h-- {
+		lo = (*inner)(lo).kids[0]
+		r := (*inner)(hi)
+		hi = r.kids[r.n-1]
+	}
+	first := t.arena.key((*leaf)(lo).slots[0].key)
+	l := (*leaf)(hi)
+	last := t.arena.key(l.slots[l.n-1].key)
+	n := 0
+	for n < min(len(first), len(last), maxCommon) && first[n] == last[n] {
+		n++
+	}
+	return bytes.Clone(first[:n])
+}
 
 // lowerBound is the first slot of l whose key is >= k. It counts the
 // smaller prefixes over the whole array rather than bisecting: the loads
