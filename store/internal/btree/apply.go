@@ -113,7 +113,15 @@ func (t *Tree) Apply(root int64, muts []Mutation, gen uint64) (newRoot int64, zo
 			return root, nil, err
 		}
 		level = n.level
-		items, changed, err = a.descend(n, nil, nil, muts, r > 1)
+		var patched *dnode
+		items, patched, changed, err = a.descend(n, nil, nil, muts, r > 1)
+		if err == nil && patched != nil {
+			if zombies, err = a.plan.execute(); err != nil {
+				return root, nil, err
+			}
+			done = true
+			return patched.off, zombies, nil
+		}
 	}
 	if err != nil || !changed {
 		return root, nil, err
@@ -177,41 +185,44 @@ type applier struct {
 // internal node's first returned item carries lo. changed is false when
 // no key was added, replaced or removed; n is then left alone. shared
 // tells whether n or an ancestor on the path has more than one reference.
-func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) ([]item, bool, error) {
+// When every change below an internal node replaced a child one for one,
+// n is patched instead (patchInner) and returned as patched, written
+// already, with no items: the parent swaps it in like a patched leaf.
+func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (items []item, patched *dnode, changed bool, err error) {
 	if n.leaf() {
 		items, dropped, changed, err := a.mergeLeaf(&n, muts)
 		if err != nil || !changed {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		if err := a.checkBounds(&n, items, lo, hi); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		if err := a.plan.shadow(&n, shared); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		for _, off := range dropped {
 			if err := a.plan.release(off, false, 0); err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
 		}
-		return items, true, nil
+		return items, nil, true, nil
 	}
 
 	kids, err := internalItems(&n, lo)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if err := a.checkBounds(&n, kids[1:], lo, hi); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	// Route each group of mutations to its child, depth first.
 	sub := make([][]item, len(kids))
 	dirty := make([]bool, len(kids))
-	anyChanged := false
+	anyChanged, anyDirty := false, false
 	for j := 0; j < len(muts); {
 		ci, err := n.route(muts[j].Key)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		end, childHi := len(muts), hi
 		if ci+1 < len(kids) {
@@ -219,20 +230,20 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 			end = j + gallop(muts[j:], childHi)
 		}
 		if end <= j { // separators do not bound the mutation: corrupt node
-			return nil, false, corruptf(n.off, "entry %d does not route its keys", ci)
+			return nil, nil, false, corruptf(n.off, "entry %d does not route its keys", ci)
 		}
 		c, err := a.t.readNode(kids[ci].child, n.level-1)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		cs, err := a.shared(c.off, shared)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		if c.leaf() {
 			d, changed, ok, err := a.patch(&c, kids[ci].key, childHi, muts[j:end], cs)
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
 			if ok {
 				// The new leaf replaces the old one under the same
@@ -245,19 +256,31 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 				continue
 			}
 		}
-		items, changed, err := a.descend(c, kids[ci].key, childHi, muts[j:end], cs)
+		items, pd, changed, err := a.descend(c, kids[ci].key, childHi, muts[j:end], cs)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
-		sub[ci], dirty[ci] = items, changed
+		if pd != nil {
+			kids[ci].node = pd // one for one, like a patched leaf
+		} else {
+			sub[ci], dirty[ci] = items, changed
+			anyDirty = anyDirty || changed
+		}
 		anyChanged = anyChanged || changed
 		j = end
 	}
 	if !anyChanged {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err := a.plan.shadow(&n, shared); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
+	}
+	if !anyDirty {
+		d, err := a.patchInner(&n, kids)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		return nil, d, true, nil
 	}
 
 	// Rebuild the entry list: clean children stay, each maximal run of
@@ -285,7 +308,7 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 				left := out[len(out)-1]
 				items, err := a.absorb(left, n.level-1, shared)
 				if err != nil {
-					return nil, false, err
+					return nil, nil, false, err
 				}
 				out = out[:len(out)-1]
 				run = append(items, run...)
@@ -293,7 +316,7 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 			case k < len(kids) && kids[k].node == nil:
 				items, err := a.absorb(kids[k], n.level-1, shared)
 				if err != nil {
-					return nil, false, err
+					return nil, nil, false, err
 				}
 				run = append(run, items...)
 				k++
@@ -305,7 +328,7 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 	if len(out) > 0 {
 		out[0].key = lo
 	}
-	return out, true, nil
+	return out, nil, true, nil
 }
 
 // shared reports whether the node at off is shared: it has more than one

@@ -215,3 +215,43 @@ func touchValues(muts []Mutation) {
 	}
 	runtime.KeepAlive(x)
 }
+
+// patchInner writes a copy of internal node n in which the children that
+// kids replaces one for one (kids[i].node set: patched leaves or inner
+// nodes, written already) are swapped in. Keys and the other children stay
+// as they are, so the copy is n's image with some child offsets changed:
+// a small checkpoint rewrites its paths without decoding and re-encoding
+// every internal node on them (each holds a hundred or more entries).
+// The caller has shadowed n.
+func (a *applier) patchInner(n *node, kids []item) (*dnode, error) {
+	if a.scratch == nil {
+		a.scratch = make([]byte, NodeSize)
+	}
+	raw := a.scratch
+	copy(raw, n.b)
+	for i := range kids {
+		d := kids[i].node
+		if d == nil {
+			continue
+		}
+		if !d.written {
+			return nil, fmt.Errorf("btree: patching node %#x: child %d is not written yet", n.off, i)
+		}
+		pos, klen, err := n.entry(i, 8)
+		if err != nil {
+			return nil, err
+		}
+		le.PutUint64(raw[pos+klen:], uint64(d.off))
+	}
+	off, err := a.allocNode()
+	if err != nil {
+		return nil, fmt.Errorf("btree: allocating a patched internal node: %w", err)
+	}
+	d := &dnode{level: n.level, off: off, written: true}
+	a.nodes = append(a.nodes, d)
+	le.PutUint64(raw[offGen:], a.gen)
+	le.PutUint64(raw[offSelf:], uint64(off))
+	le.PutUint32(raw[offCRC:], nodeCRC(raw))
+	a.writeNode(off, raw)
+	return d, nil
+}
