@@ -694,10 +694,26 @@ func (db *DB) Close() error {
 	if !db.opts.ReadOnly && db.broken.Load() == nil {
 		err = db.closeClean()
 	}
-	db.vers.waitUnpinned()
+	db.waitReaders()
 	db.unmap()
 	return err
 }
+
+// waitReaders waits until no read pins a version. A View whose function
+// calls Close, or waits for something that happens after Close returns,
+// never finishes: after a while the log says what Close is waiting for.
+func (db *DB) waitReaders() {
+	start, warned := time.Now(), false
+	db.vers.waitUnpinned(func() {
+		if !warned && time.Since(start) > closeWaitWarning {
+			warned = true
+			db.log.Warn("daxkv: Close is waiting for open reads (a View still running? Close inside a View waits forever)", "versions", db.vers.pinned())
+		}
+	})
+}
+
+// closeWaitWarning is how long Close waits for reads before it logs.
+var closeWaitWarning = 5 * time.Second
 
 // closeClean checkpoints everything and commits a slot naming an
 // allocator image, so the next Open needs neither replay nor walk.
@@ -789,6 +805,6 @@ func (db *DB) crashForTest() {
 	db.life.Unlock()
 	close(db.stop)
 	db.bg.Wait()
-	db.vers.waitUnpinned()
+	db.waitReaders()
 	db.unmap()
 }

@@ -20,6 +20,8 @@ func (db *DB) GetAppend(dst, key []byte) ([]byte, error) { return db.mainRef().a
 
 // View runs fn with a consistent read-only view of the main branch. Values
 // it returns alias the mapped region and are valid only until fn returns.
+// Close waits for running views to return, so fn must not call Close (nor
+// wait for anything that happens after Close returns).
 func (db *DB) View(fn func(v *View) error) error { return db.mainRef().view(fn) }
 
 func (r *refHandle) get(key []byte) ([]byte, error) { return r.appendGet(nil, key) }

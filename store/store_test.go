@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -670,9 +671,15 @@ func TestGetAppend(t *testing.T) {
 // views take no lock against Close (pinRead): each read must return the
 // stored value or ErrClosed, never fault, and Close must not unmap under
 // a view that began before it, which here is still reading when Close is
-// called.
+// called; Close logs what it waits for.
 func TestCloseDuringReads(t *testing.T) {
-	db, _ := openTest(t, 32<<20)
+	var logged syncBuffer
+	defer func(d time.Duration) { closeWaitWarning = d }(closeWaitWarning)
+	closeWaitWarning = time.Millisecond
+	db, err := Open(filepath.Join(shmDir(t), "r.region"), &Options{Size: 32 << 20, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 2000 {
 		if err := db.Put(fmt.Appendf(nil, "k%04d", i), fmt.Appendf(nil, "v%04d", i)); err != nil {
 			t.Fatal(err)
@@ -715,13 +722,18 @@ func TestCloseDuringReads(t *testing.T) {
 		}()
 	}
 	// A view that is inside its function when Close starts: Close must
-	// wait for it to return before unmapping.
+	// wait for it to return before unmapping. The view reads only once
+	// Close has begun, and well after (without the wait Close would have
+	// unmapped by then).
 	inView, viewDone := make(chan struct{}), make(chan string, 1)
 	var viewReturned atomic.Bool
 	go func() {
 		_ = db.View(func(v *View) error {
 			close(inView)
-			time.Sleep(50 * time.Millisecond) // Close is waiting meanwhile
+			for !db.closing.Load() {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond)
 			b, err := v.Get([]byte("k0007"))
 			viewDone <- fmt.Sprintf("%s %v", b, err)
 			viewReturned.Store(true)
@@ -738,6 +750,9 @@ func TestCloseDuringReads(t *testing.T) {
 	if got := <-viewDone; got != "v0007 <nil>" {
 		t.Errorf("view open across Close read %q", got)
 	}
+	if !strings.Contains(logged.String(), "Close is waiting for open reads") {
+		t.Errorf("Close did not log its wait; log:\n%s", logged.String())
+	}
 	wg.Wait()
 	close(errc)
 	for err := range errc {
@@ -749,4 +764,22 @@ func TestCloseDuringReads(t *testing.T) {
 	if err := db.View(func(*View) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Errorf("View after Close: %v", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -131,8 +131,9 @@ func (s *versionSet) reap() {
 
 // waitUnpinned returns once no reader pins a version: only the current
 // one is alive and it holds just its own reference. Close calls it after
-// stopping new readers, before unmapping what they read.
-func (s *versionSet) waitUnpinned() {
+// stopping new readers, before unmapping what they read; tick runs at
+// every poll.
+func (s *versionSet) waitUnpinned(tick func()) {
 	for {
 		s.mu.Lock()
 		idle := len(s.live) == 1 && s.live[0].refs.Load() == 1
@@ -140,6 +141,7 @@ func (s *versionSet) waitUnpinned() {
 		if idle {
 			return
 		}
+		tick()
 		time.Sleep(50 * time.Microsecond)
 	}
 }

@@ -140,6 +140,11 @@ func testTreeModel(t *testing.T, common []byte) {
 		for j := range k {
 			k[j] = alphabet[rng.IntN(len(alphabet))]
 		}
+		if rng.IntN(2) == 0 {
+			// Half the keys start with common or a prefix of it, so
+			// all three of probe's ranges fill up.
+			k = append(slices.Clone(common[:rng.IntN(len(common)+1)]), k...)
+		}
 		return k
 	}
 	type clone struct {
@@ -240,6 +245,38 @@ func TestNewAfter(t *testing.T) {
 	for i, k := range keys {
 		if e, ok := next.Get([]byte(k)); !ok || e.Off != int64(i) {
 			t.Errorf("Get(%q) = %v %v", k, e, ok)
+		}
+	}
+}
+
+// TestProbeOrder checks probe never maps a larger key to a smaller prefix,
+// for keys around common: common itself, its prefixes, keys one byte past
+// it, empty keys and keys with high first bytes.
+func TestProbeOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	for range 300 {
+		common := make([]byte, rng.IntN(13))
+		for i := range common {
+			common[i] = byte(rng.IntN(256))
+		}
+		tr := newTree(common)
+		keys := [][]byte{{}, common, append(slices.Clone(common), 0), append(slices.Clone(common), 0xff)}
+		for range 200 {
+			k := slices.Clone(common[:rng.IntN(len(common)+1)])
+			for range rng.IntN(12) {
+				k = append(k, byte(rng.IntN(256)))
+			}
+			if len(k) > 0 && rng.IntN(4) == 0 {
+				k[rng.IntN(len(k))] ^= 0x80
+			}
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		for i := 1; i < len(keys); i++ {
+			a, b := tr.probe(keys[i-1]), tr.probe(keys[i])
+			if a.prefix > b.prefix {
+				t.Fatalf("common %x: probe(%x) = %#x > probe(%x) = %#x", common, keys[i-1], a.prefix, keys[i], b.prefix)
+			}
 		}
 	}
 }

@@ -106,7 +106,7 @@ type tree struct {
 	height int
 	count  int
 	arena  arena
-	// common is the key prefix the table was tuned for (prefixOf); fixed
+	// common is the key prefix the table was tuned for (probe); fixed
 	// for the tree's life, since every stored prefix depends on it.
 	common []byte
 }
