@@ -172,6 +172,13 @@ func (t *Tree) checkMutations(muts []Mutation) error {
 	return nil
 }
 
+// swap is a child of an internal node replaced one for one: entry i now
+// points at d, a patched node written already.
+type swap struct {
+	i int
+	d *dnode
+}
+
 type applier struct {
 	t       *Tree
 	plan    refPlan
@@ -208,31 +215,53 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 		return items, nil, true, nil
 	}
 
-	kids, err := internalItems(&n, lo)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	if err := a.checkBounds(&n, kids[1:], lo, hi); err != nil {
-		return nil, nil, false, err
+	// Keys and child offsets are read from n as the routing needs them: a
+	// small checkpoint visits one or two of a node's hundred or more
+	// entries, and only a node that is rebuilt decodes them all below.
+	if n.count > 1 {
+		first, err := n.key(1)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		last, err := n.key(n.count - 1)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if (lo != nil && bytes.Compare(first, lo) < 0) || (hi != nil && bytes.Compare(last, hi) >= 0) {
+			return nil, nil, false, corruptf(n.off, "keys outside the range its parent gives it")
+		}
 	}
 	// Route each group of mutations to its child, depth first.
-	sub := make([][]item, len(kids))
-	dirty := make([]bool, len(kids))
+	var sub [][]item // by child, for the children rebuilt below
+	var dirty []bool
+	var swapped []swap // children replaced one for one
 	anyChanged, anyDirty := false, false
 	for j := 0; j < len(muts); {
 		ci, err := n.route(muts[j].Key)
 		if err != nil {
 			return nil, nil, false, err
 		}
+		childLo := lo
+		if ci > 0 {
+			if childLo, err = n.key(ci); err != nil {
+				return nil, nil, false, err
+			}
+		}
 		end, childHi := len(muts), hi
-		if ci+1 < len(kids) {
-			childHi = kids[ci+1].key
+		if ci+1 < n.count {
+			if childHi, err = n.key(ci + 1); err != nil {
+				return nil, nil, false, err
+			}
 			end = j + gallop(muts[j:], childHi)
 		}
 		if end <= j { // separators do not bound the mutation: corrupt node
 			return nil, nil, false, corruptf(n.off, "entry %d does not route its keys", ci)
 		}
-		c, err := a.t.readNode(kids[ci].child, n.level-1)
+		off, err := n.child(ci)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		c, err := a.t.readNode(off, n.level-1)
 		if err != nil {
 			return nil, nil, false, err
 		}
@@ -241,7 +270,7 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 			return nil, nil, false, err
 		}
 		if c.leaf() {
-			d, changed, ok, err := a.patch(&c, kids[ci].key, childHi, muts[j:end], cs)
+			d, changed, ok, err := a.patch(&c, childLo, childHi, muts[j:end], cs)
 			if err != nil {
 				return nil, nil, false, err
 			}
@@ -249,22 +278,26 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 				// The new leaf replaces the old one under the same
 				// separator; it takes no part in repacking.
 				if changed {
-					kids[ci].node = d
+					swapped = append(swapped, swap{ci, d})
 					anyChanged = true
 				}
 				j = end
 				continue
 			}
 		}
-		items, pd, changed, err := a.descend(c, kids[ci].key, childHi, muts[j:end], cs)
+		items, pd, changed, err := a.descend(c, childLo, childHi, muts[j:end], cs)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		if pd != nil {
-			kids[ci].node = pd // one for one, like a patched leaf
-		} else {
-			sub[ci], dirty[ci] = items, changed
-			anyDirty = anyDirty || changed
+		switch {
+		case pd != nil:
+			swapped = append(swapped, swap{ci, pd}) // like a patched leaf
+		case changed:
+			if sub == nil {
+				sub, dirty = make([][]item, n.count), make([]bool, n.count)
+			}
+			sub[ci], dirty[ci] = items, true
+			anyDirty = true
 		}
 		anyChanged = anyChanged || changed
 		j = end
@@ -276,11 +309,18 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 		return nil, nil, false, err
 	}
 	if !anyDirty {
-		d, err := a.patchInner(&n, kids)
+		d, err := a.patchInner(&n, swapped)
 		if err != nil {
 			return nil, nil, false, err
 		}
 		return nil, d, true, nil
+	}
+	kids, err := internalItems(&n, lo)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for _, s := range swapped {
+		kids[s.i].node = s.d
 	}
 
 	// Rebuild the entry list: clean children stay, each maximal run of

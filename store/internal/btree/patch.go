@@ -217,31 +217,27 @@ func touchValues(muts []Mutation) {
 }
 
 // patchInner writes a copy of internal node n in which the children that
-// kids replaces one for one (kids[i].node set: patched leaves or inner
-// nodes, written already) are swapped in. Keys and the other children stay
-// as they are, so the copy is n's image with some child offsets changed:
-// a small checkpoint rewrites its paths without decoding and re-encoding
-// every internal node on them (each holds a hundred or more entries).
-// The caller has shadowed n.
-func (a *applier) patchInner(n *node, kids []item) (*dnode, error) {
+// swapped replaces one for one (patched leaves or inner nodes, written
+// already) are swapped in. Keys and the other children stay as they are,
+// so the copy is n's image with some child offsets changed: a small
+// checkpoint rewrites its paths without decoding and re-encoding every
+// internal node on them (each holds a hundred or more entries). The
+// caller has shadowed n.
+func (a *applier) patchInner(n *node, swapped []swap) (*dnode, error) {
 	if a.scratch == nil {
 		a.scratch = make([]byte, NodeSize)
 	}
 	raw := a.scratch
 	copy(raw, n.b)
-	for i := range kids {
-		d := kids[i].node
-		if d == nil {
-			continue
+	for _, s := range swapped {
+		if !s.d.written {
+			return nil, fmt.Errorf("btree: patching node %#x: child %d is not written yet", n.off, s.i)
 		}
-		if !d.written {
-			return nil, fmt.Errorf("btree: patching node %#x: child %d is not written yet", n.off, i)
-		}
-		pos, klen, err := n.entry(i, 8)
+		pos, klen, err := n.entry(s.i, 8)
 		if err != nil {
 			return nil, err
 		}
-		le.PutUint64(raw[pos+klen:], uint64(d.off))
+		le.PutUint64(raw[pos+klen:], uint64(s.d.off))
 	}
 	off, err := a.allocNode()
 	if err != nil {
