@@ -184,7 +184,7 @@ type applier struct {
 	plan    refPlan
 	gen     uint64
 	nodes   []*dnode // allocated so far, to undo on failure
-	scratch []byte   // a patched leaf's image (patch.go)
+	scratch []byte   // a patched node's image (patch.go)
 }
 
 // descend applies muts (all within [lo, hi); nil hi is unbounded) to the
