@@ -56,11 +56,11 @@ type DB struct {
 	// them without checking again.
 	valVerified *bitset.Set
 
-	// life: operations hold it shared; Close takes it exclusively.
-	// Point reads and views skip it (pinRead): closing is their signal.
-	life    sync.RWMutex
-	closed  bool
-	closing atomic.Bool
+	// life: operations hold it shared; Close takes it exclusively to set
+	// closed. Point reads and views skip it and only check closed after
+	// pinning their version (pinRead).
+	life   sync.RWMutex
+	closed atomic.Bool
 	// broken, once set, fails every write: durability can no longer be
 	// promised (a flush or msync failed, or a checkpoint hit corruption).
 	broken atomic.Pointer[error]
@@ -681,12 +681,11 @@ func (db *DB) writeSlot(s format.Slot) error {
 // unmaps the region. Calls after Close return ErrClosed.
 func (db *DB) Close() error {
 	db.life.Lock()
-	if db.closed {
+	if db.closed.Load() {
 		db.life.Unlock()
 		return ErrClosed
 	}
-	db.closed = true
-	db.closing.Store(true)
+	db.closed.Store(true)
 	db.life.Unlock()
 	close(db.stop)
 	db.bg.Wait()
@@ -749,14 +748,14 @@ func (db *DB) closeClean() error {
 }
 
 // pinRead admits a read and pins the version it reads; unref must follow.
-// It takes no lock: Close sets closing before it waits for the pins to
-// go, and the pin is taken before closing is checked, so either Close
-// waits for this reader or the reader sees closing (both are sequentially
+// It takes no lock: Close sets closed before it waits for the pins to go,
+// and the pin is taken before closed is checked, so either Close waits
+// for this reader or the reader sees closed (both are sequentially
 // consistent atomics). Reads that started before Close may finish while
 // it checkpoints, as they may while any checkpoint runs.
 func (db *DB) pinRead() (*version, error) {
 	v := db.vers.acquire()
-	if db.closing.Load() {
+	if db.closed.Load() {
 		db.vers.unref(v)
 		return nil, ErrClosed
 	}
@@ -766,7 +765,7 @@ func (db *DB) pinRead() (*version, error) {
 // begin admits an operation; end must follow.
 func (db *DB) begin() error {
 	db.life.RLock()
-	if db.closed {
+	if db.closed.Load() {
 		db.life.RUnlock()
 		return ErrClosed
 	}
@@ -800,8 +799,7 @@ func (db *DB) fail(err error) {
 // the mapping and lock simply dropped.
 func (db *DB) crashForTest() {
 	db.life.Lock()
-	db.closed = true
-	db.closing.Store(true)
+	db.closed.Store(true)
 	db.life.Unlock()
 	close(db.stop)
 	db.bg.Wait()

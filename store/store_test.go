@@ -730,7 +730,7 @@ func TestCloseDuringReads(t *testing.T) {
 	go func() {
 		_ = db.View(func(v *View) error {
 			close(inView)
-			for !db.closing.Load() {
+			for !db.closed.Load() {
 				time.Sleep(time.Millisecond)
 			}
 			time.Sleep(100 * time.Millisecond)

@@ -100,6 +100,7 @@ func (t *Tree) Apply(root int64, muts []Mutation, gen uint64) (newRoot int64, zo
 		}
 	}()
 	var items []item
+	var patched *dnode // the root, patched whole (descend)
 	level, changed := 0, false
 	if root == 0 {
 		items, _, changed, err = a.mergeLeaf(nil, muts)
@@ -113,28 +114,24 @@ func (t *Tree) Apply(root int64, muts []Mutation, gen uint64) (newRoot int64, zo
 			return root, nil, err
 		}
 		level = n.level
-		var patched *dnode
 		items, patched, changed, err = a.descend(n, nil, nil, muts, r > 1)
-		if err == nil && patched != nil {
-			if zombies, err = a.plan.execute(); err != nil {
-				return root, nil, err
-			}
-			done = true
-			return patched.off, zombies, nil
-		}
 	}
 	if err != nil || !changed {
 		return root, nil, err
 	}
-	top, newRoot, err := a.build(items, level)
-	if err != nil {
-		return root, nil, err
-	}
-	if top != nil {
-		if err := a.write(top, gen); err != nil {
+	if patched != nil {
+		newRoot = patched.off
+	} else {
+		var top *dnode
+		if top, newRoot, err = a.build(items, level); err != nil {
 			return root, nil, err
 		}
-		newRoot = top.off
+		if top != nil {
+			if err := a.write(top, gen); err != nil {
+				return root, nil, err
+			}
+			newRoot = top.off
+		}
 	}
 	if zombies, err = a.plan.execute(); err != nil {
 		return root, nil, err
@@ -227,8 +224,8 @@ func (a *applier) descend(n node, lo, hi []byte, muts []Mutation, shared bool) (
 		if err != nil {
 			return nil, nil, false, err
 		}
-		if (lo != nil && bytes.Compare(first, lo) < 0) || (hi != nil && bytes.Compare(last, hi) >= 0) {
-			return nil, nil, false, corruptf(n.off, "keys outside the range its parent gives it")
+		if err := checkRange(&n, first, last, lo, hi); err != nil {
+			return nil, nil, false, err
 		}
 	}
 	// Route each group of mutations to its child, depth first.
@@ -488,7 +485,12 @@ func (a *applier) checkBounds(n *node, items []item, lo, hi []byte) error {
 	if len(items) == 0 {
 		return nil
 	}
-	first, last := items[0].key, items[len(items)-1].key
+	return checkRange(n, items[0].key, items[len(items)-1].key, lo, hi)
+}
+
+// checkRange reports node n as corrupt unless its keys from first to last
+// lie in [lo, hi), the range its parent gives it (nil hi: unbounded).
+func checkRange(n *node, first, last, lo, hi []byte) error {
 	if (lo != nil && bytes.Compare(first, lo) < 0) || (hi != nil && bytes.Compare(last, hi) >= 0) {
 		return corruptf(n.off, "keys outside the range its parent gives it")
 	}

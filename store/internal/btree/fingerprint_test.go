@@ -105,18 +105,25 @@ func fingerprintedTree(t *testing.T, e *env, n int) (int64, *Dir, model) {
 	return root, fd, m
 }
 
-// TestGetDirUsesFingerprints: with a leaf's slot array wiped after its
-// fingerprints were taken, GetDir still finds every key of that leaf,
-// which only the fingerprints can do; the slot search then cannot.
-func TestGetDirUsesFingerprints(t *testing.T) {
-	e := newEnv(t, 64<<20, false)
-	root, fd, m := fingerprintedTree(t, e, 3000)
+// middleLeaf is the leaf in the middle of fd: its index, offset and node.
+func middleLeaf(t *testing.T, e *env, fd *Dir) (int, int64, node) {
+	t.Helper()
 	i := fd.Leaves() / 2
 	off := fd.leaf[i] &^ leafTied
 	n, err := e.tr.readNode(off, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return i, off, n
+}
+
+// TestGetDirUsesFingerprints: with a leaf's slot array wiped after its
+// fingerprints were taken, GetDir still finds every key of that leaf,
+// which only the fingerprints can do; the slot search then cannot.
+func TestGetDirUsesFingerprints(t *testing.T) {
+	e := newEnv(t, 64<<20, false)
+	root, fd, m := fingerprintedTree(t, e, 3000)
+	_, off, n := middleLeaf(t, e, fd)
 	keys := make([]string, 0, n.count)
 	for j := 0; j < n.count; j++ {
 		k, _ := n.key(j)
@@ -140,12 +147,7 @@ func TestGetDirUsesFingerprints(t *testing.T) {
 func TestFingerprintDamagedLeaf(t *testing.T) {
 	e := newEnv(t, 64<<20, false)
 	root, fd, m := fingerprintedTree(t, e, 3000)
-	i := fd.Leaves() / 2
-	off := fd.leaf[i] &^ leafTied
-	n, err := e.tr.readNode(off, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	i, off, n := middleLeaf(t, e, fd)
 	damaged, _ := n.key(0)
 	damagedKey := string(damaged)
 	e.mem[off+NodeSize-1] ^= 0xff // the CRC no longer matches

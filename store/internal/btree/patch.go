@@ -1,7 +1,6 @@
 package btree
 
 import (
-	"bytes"
 	"fmt"
 	"runtime"
 )
@@ -34,16 +33,12 @@ func (a *applier) patchLeaf(n *node, lo, hi []byte, muts []Mutation) (d *dnode, 
 	if err != nil {
 		return nil, nil, false, false, err
 	}
-	if (lo != nil && bytes.Compare(first, lo) < 0) || (hi != nil && bytes.Compare(last, hi) >= 0) {
-		return nil, nil, false, false, corruptf(n.off, "keys outside the range its parent gives it")
+	if err := checkRange(n, first, last, lo, hi); err != nil {
+		return nil, nil, false, false, err
 	}
 
-	if a.scratch == nil {
-		a.scratch = make([]byte, NodeSize)
-	}
-	raw := a.scratch
 	touchValues(muts)
-	copy(raw, n.b) // every byte: the scratch held another leaf
+	raw := a.image(n)
 	cp := node{off: n.off, b: raw, count: n.count, level: 0, heap: n.heap, lim: n.lim}
 	// Only deletes and shrinking values can take the leaf under minFill;
 	// a leaf that only grows is no worse filled than before.
@@ -123,17 +118,9 @@ func (a *applier) patchLeaf(n *node, lo, hi []byte, muts []Mutation) (d *dnode, 
 	}
 	le.PutUint16(raw[offCount:], uint16(cp.count))
 	le.PutUint16(raw[offHeap:], uint16(cp.heap))
-	// Written now, so one scratch image serves every leaf of the Apply.
-	off, err := a.allocNode()
-	if err != nil {
-		return nil, nil, false, false, fmt.Errorf("btree: allocating a patched leaf: %w", err)
+	if d, err = a.writeImage(raw, 0); err != nil {
+		return nil, nil, false, false, err
 	}
-	d = &dnode{level: 0, off: off, written: true}
-	a.nodes = append(a.nodes, d)
-	le.PutUint64(raw[offGen:], a.gen)
-	le.PutUint64(raw[offSelf:], uint64(off))
-	le.PutUint32(raw[offCRC:], nodeCRC(raw))
-	a.writeNode(off, raw)
 	return d, dropped, true, true, nil
 }
 
@@ -224,26 +211,37 @@ func touchValues(muts []Mutation) {
 // internal node on them (each holds a hundred or more entries). The
 // caller has shadowed n.
 func (a *applier) patchInner(n *node, swapped []swap) (*dnode, error) {
-	if a.scratch == nil {
-		a.scratch = make([]byte, NodeSize)
-	}
-	raw := a.scratch
-	copy(raw, n.b)
+	raw := a.image(n)
 	for _, s := range swapped {
-		if !s.d.written {
-			return nil, fmt.Errorf("btree: patching node %#x: child %d is not written yet", n.off, s.i)
-		}
 		pos, klen, err := n.entry(s.i, 8)
 		if err != nil {
 			return nil, err
 		}
 		le.PutUint64(raw[pos+klen:], uint64(s.d.off))
 	}
+	return a.writeImage(raw, n.level)
+}
+
+// image copies every byte of node n into the applier's scratch buffer,
+// which held another node's image, and returns it for editing.
+func (a *applier) image(n *node) []byte {
+	if a.scratch == nil {
+		a.scratch = make([]byte, NodeSize)
+	}
+	copy(a.scratch, n.b)
+	return a.scratch
+}
+
+// writeImage allocates a node for an edited image, stamps its generation,
+// offset and checksum and writes it now, so that one scratch buffer serves
+// every patched node of the Apply. The node is unreachable until the new
+// root is committed, and freeNew returns it on failure.
+func (a *applier) writeImage(raw []byte, level int) (*dnode, error) {
 	off, err := a.allocNode()
 	if err != nil {
-		return nil, fmt.Errorf("btree: allocating a patched internal node: %w", err)
+		return nil, fmt.Errorf("btree: allocating a patched node: %w", err)
 	}
-	d := &dnode{level: n.level, off: off, written: true}
+	d := &dnode{level: level, off: off, written: true}
 	a.nodes = append(a.nodes, d)
 	le.PutUint64(raw[offGen:], a.gen)
 	le.PutUint64(raw[offSelf:], uint64(off))
