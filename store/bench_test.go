@@ -196,7 +196,20 @@ func BenchmarkGetAppendRandom(b *testing.B) {
 // daxkv bench's load: every read of a tree key probes the memtable first
 // (a B+tree of that size: cache misses of its own).
 func BenchmarkGetWithMemtable(b *testing.B) {
-	db, err := Open(filepath.Join(shmDir(b), "m.region"), &Options{Size: 2 << 30, manualCheckpoints: true})
+	benchGetAfterWrites(b, &Options{Size: 2 << 30, manualCheckpoints: true})
+}
+
+// BenchmarkGetAfterIdle is BenchmarkGetWithMemtable with idle checkpoints
+// on: the reads start once the pause after the writes has drained the
+// memtable and the leaf directory has fingerprints again.
+func BenchmarkGetAfterIdle(b *testing.B) {
+	benchGetAfterWrites(b, &Options{Size: 2 << 30})
+}
+
+// benchGetAfterWrites loads 1M keys, checkpoints them, writes 300K others
+// and times random reads of the first 1M.
+func benchGetAfterWrites(b *testing.B, opts *Options) {
+	db, err := Open(filepath.Join(shmDir(b), "m.region"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,6 +223,13 @@ func BenchmarkGetWithMemtable(b *testing.B) {
 		if err := db.Put(kb[:], val); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if !opts.manualCheckpoints {
+		deadline := time.Now().Add(time.Minute)
+		for db.Stats().MemtableKeys > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		waitDir(b, db)
 	}
 	b.Logf("memtable keys %d", db.Stats().MemtableKeys)
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -13,9 +13,18 @@ import (
 )
 
 // checkpointer runs checkpoints in the background when writers kick it
-// (the WAL passed its trigger).
+// (the WAL passed its trigger) and when writes pause with many keys
+// buffered (idle checkpoints, below).
 func (db *DB) checkpointer() {
 	defer db.bg.Done()
+	var idleTick <-chan time.Time
+	if every := db.idleCheckpointAfter(); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		idleTick = t.C
+	}
+	lastSeq := db.applied.Load()
+	failedSeq := ^uint64(0) // an idle checkpoint failed with nothing applied since
 	for {
 		select {
 		case <-db.stop:
@@ -24,7 +33,45 @@ func (db *DB) checkpointer() {
 			if err := db.checkpoint(); err != nil {
 				db.log.Error("daxkv: background checkpoint failed", "err", err)
 			}
+		case <-idleTick:
+			// No batch applied for a whole tick: writes have paused.
+			seq := db.applied.Load()
+			if seq == lastSeq && seq != failedSeq && db.broken.Load() == nil {
+				if n := db.buffered(); n >= idleCheckpointKeys {
+					db.log.Debug("daxkv: idle checkpoint", "keys", n)
+					if err := db.checkpoint(); err != nil {
+						// Not again until a write: the log would repeat it every period.
+						failedSeq = seq
+						db.log.Error("daxkv: idle checkpoint failed", "err", err)
+					}
+				}
+			}
+			lastSeq = seq
 		}
+	}
+}
+
+// Idle checkpoints (DECISIONS): once writes pause, the memtables are
+// drained into the tree. A read of a key that is only in the tree probes
+// every non-empty memtable first, and a probe of a large one costs its own
+// cache misses (about 0.6 µs with 300K keys, as much as the tree lookup).
+// A memtable under idleCheckpointKeys (about 4 MiB of it) is left alone:
+// its probe costs less, and a checkpoint of few keys rewrites about a leaf
+// for each, where a larger one shares leaves among its keys.
+const (
+	defaultIdleCheckpoint = 250 * time.Millisecond
+	idleCheckpointKeys    = 64 << 10
+)
+
+// idleCheckpointAfter is the idle checkpoint period, or 0 when off.
+func (db *DB) idleCheckpointAfter() time.Duration {
+	switch d := db.opts.IdleCheckpoint; {
+	case db.opts.manualCheckpoints || d < 0:
+		return 0
+	case d == 0:
+		return defaultIdleCheckpoint
+	default:
+		return d
 	}
 }
 

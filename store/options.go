@@ -2,6 +2,7 @@ package store
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
@@ -27,6 +28,13 @@ type Options struct {
 	WALSize int64
 	// Logger receives recovery and checkpoint events; nil discards them.
 	Logger *slog.Logger
+	// IdleCheckpoint is how often the background checkpointer looks for a
+	// pause in writes: when no write landed during a whole period and the
+	// memtables hold 64K keys or more, it checkpoints them into the tree,
+	// so that reads stop probing them and a restart has nothing to
+	// replay. Zero means 250 ms; a negative value turns idle checkpoints
+	// off (the WAL's fill still triggers checkpoints).
+	IdleCheckpoint time.Duration
 
 	// persister replaces the CPU persister (crash simulation in tests).
 	persister flush.Persister

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// putKeys writes keys from..to-1 (8-byte big-endian, with value = key) in
+// batches of 1000.
+func putKeys(t testing.TB, db *DB, from, to uint64) {
+	t.Helper()
+	for i := from; i < to; i += 1000 {
+		err := db.Update(func(tx *Tx) error {
+			for j := i; j < min(i+1000, to); j++ {
+				k := binary.BigEndian.AppendUint64(nil, j)
+				if err := tx.Put(k, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestIdleCheckpoint(t *testing.T) {
+	open := func(t *testing.T, idle time.Duration) *DB {
+		db, err := Open(filepath.Join(shmDir(t), "idle.region"), &Options{Size: 256 << 20, IdleCheckpoint: idle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	// How long a paused store is watched for a checkpoint that must not
+	// come: ten idle periods.
+	const idle, watch = 10 * time.Millisecond, 100 * time.Millisecond
+
+	t.Run("drains after a pause", func(t *testing.T) {
+		db := open(t, idle)
+		n := uint64(idleCheckpointKeys + 1000)
+		putKeys(t, db, 0, n)
+		deadline := time.Now().Add(20 * time.Second)
+		for db.Stats().MemtableKeys != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d keys still in the memtable 20s after the last write", db.Stats().MemtableKeys)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if db.Stats().Checkpoints == 0 {
+			t.Fatal("memtable empty but no checkpoint counted")
+		}
+		for _, i := range []uint64{0, n / 2, n - 1} {
+			k := binary.BigEndian.AppendUint64(nil, i)
+			if v, err := db.Get(k); err != nil || string(v) != string(k) {
+				t.Fatalf("key %d after the idle checkpoint: %q, %v", i, v, err)
+			}
+		}
+	})
+	t.Run("leaves a small memtable", func(t *testing.T) {
+		db := open(t, idle)
+		putKeys(t, db, 0, 100)
+		time.Sleep(watch)
+		if st := db.Stats(); st.MemtableKeys != 100 || st.Checkpoints != 0 {
+			t.Fatalf("100 keys: memtable %d keys, %d checkpoints; want 100, 0", st.MemtableKeys, st.Checkpoints)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		db := open(t, -1)
+		n := uint64(idleCheckpointKeys + 1000)
+		putKeys(t, db, 0, n)
+		time.Sleep(watch)
+		if st := db.Stats(); st.MemtableKeys != int(n) || st.Checkpoints != 0 {
+			t.Fatalf("idle checkpoints off: memtable %d keys, %d checkpoints; want %d, 0", st.MemtableKeys, st.Checkpoints, n)
+		}
+	})
+}
