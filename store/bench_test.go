@@ -226,7 +226,10 @@ func benchGetAfterWrites(b *testing.B, opts *Options) {
 	}
 	if !opts.manualCheckpoints {
 		deadline := time.Now().Add(time.Minute)
-		for db.Stats().MemtableKeys > 0 && time.Now().Before(deadline) {
+		for db.Stats().MemtableKeys > 0 {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d keys still in the memtable a minute after the writes", db.Stats().MemtableKeys)
+			}
 			time.Sleep(time.Millisecond)
 		}
 		waitDir(b, db)
@@ -376,7 +379,7 @@ func fill(b *testing.B, path string, n uint64, clean bool) {
 func BenchmarkRecoverFullWAL(b *testing.B) {
 	path := filepath.Join(shmDir(b), "recover.region")
 	fill(b, path, 1_000_000, true)
-	db, err := Open(path, &Options{checkpointBytes: 1 << 62})
+	db, err := Open(path, &Options{checkpointBytes: 1 << 62, IdleCheckpoint: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

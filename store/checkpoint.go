@@ -63,6 +63,10 @@ const (
 	idleCheckpointKeys    = 64 << 10
 )
 
+// minIdleCheckpoint bounds the period from below: a tiny one would wake
+// the checkpointer constantly and take any gap between batches for a pause.
+const minIdleCheckpoint = 10 * time.Millisecond
+
 // idleCheckpointAfter is the idle checkpoint period, or 0 when off.
 func (db *DB) idleCheckpointAfter() time.Duration {
 	switch d := db.opts.IdleCheckpoint; {
@@ -71,7 +75,7 @@ func (db *DB) idleCheckpointAfter() time.Duration {
 	case d == 0:
 		return defaultIdleCheckpoint
 	default:
-		return d
+		return max(d, minIdleCheckpoint)
 	}
 }
 
@@ -205,9 +209,11 @@ func (db *DB) runCheckpoint(edit *catalogEdit) error {
 			next.active[r.ID] = memtable.New() // a new branch
 		}
 	}
-	db.vers.install(next, garbage{zombies: zombies, walTruncate: true, walUpTo: v.upTo})
+	// Counted before it is visible: whoever sees the drained memtable
+	// sees the checkpoint counted too.
 	db.stats.checkpoints.Add(1)
 	db.stats.lastCkptNanos.Store(int64(time.Since(start)))
+	db.vers.install(next, garbage{zombies: zombies, walTruncate: true, walUpTo: v.upTo})
 	db.log.Debug("daxkv: checkpoint", "gen", c.cat.Gen, "took", time.Since(start), "freed", len(zombies))
 	return editErr
 }

@@ -8,12 +8,12 @@ import (
 )
 
 // putKeys writes keys from..to-1 (8-byte big-endian, with value = key) in
-// batches of 1000.
-func putKeys(t testing.TB, db *DB, from, to uint64) {
+// batches of batch keys.
+func putKeys(t testing.TB, db *DB, from, to, batch uint64) {
 	t.Helper()
-	for i := from; i < to; i += 1000 {
+	for i := from; i < to; i += batch {
 		err := db.Update(func(tx *Tx) error {
-			for j := i; j < min(i+1000, to); j++ {
+			for j := i; j < min(i+batch, to); j++ {
 				k := binary.BigEndian.AppendUint64(nil, j)
 				if err := tx.Put(k, k); err != nil {
 					return err
@@ -42,8 +42,11 @@ func TestIdleCheckpoint(t *testing.T) {
 
 	t.Run("drains after a pause", func(t *testing.T) {
 		db := open(t, idle)
-		n := uint64(idleCheckpointKeys + 1000)
-		putKeys(t, db, 0, n)
+		// Only the last batch takes the memtable past the floor, so no
+		// gap between batches can drain part of them and leave a
+		// remainder under it.
+		n := uint64(idleCheckpointKeys/1000+1) * 1000
+		putKeys(t, db, 0, n, 1000)
 		deadline := time.Now().Add(20 * time.Second)
 		for db.Stats().MemtableKeys != 0 {
 			if time.Now().After(deadline) {
@@ -63,7 +66,7 @@ func TestIdleCheckpoint(t *testing.T) {
 	})
 	t.Run("leaves a small memtable", func(t *testing.T) {
 		db := open(t, idle)
-		putKeys(t, db, 0, 100)
+		putKeys(t, db, 0, 100, 1000)
 		time.Sleep(watch)
 		if st := db.Stats(); st.MemtableKeys != 100 || st.Checkpoints != 0 {
 			t.Fatalf("100 keys: memtable %d keys, %d checkpoints; want 100, 0", st.MemtableKeys, st.Checkpoints)
@@ -72,10 +75,28 @@ func TestIdleCheckpoint(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		db := open(t, -1)
 		n := uint64(idleCheckpointKeys + 1000)
-		putKeys(t, db, 0, n)
+		putKeys(t, db, 0, n, 1000)
 		time.Sleep(watch)
 		if st := db.Stats(); st.MemtableKeys != int(n) || st.Checkpoints != 0 {
 			t.Fatalf("idle checkpoints off: memtable %d keys, %d checkpoints; want %d, 0", st.MemtableKeys, st.Checkpoints, n)
 		}
 	})
+}
+
+func TestIdleCheckpointPeriod(t *testing.T) {
+	for _, c := range []struct {
+		opts Options
+		want time.Duration
+	}{
+		{Options{}, defaultIdleCheckpoint},
+		{Options{IdleCheckpoint: -1}, 0},
+		{Options{IdleCheckpoint: time.Second}, time.Second},
+		{Options{IdleCheckpoint: time.Microsecond}, minIdleCheckpoint},
+		{Options{IdleCheckpoint: time.Second, manualCheckpoints: true}, 0},
+	} {
+		db := &DB{opts: c.opts}
+		if got := db.idleCheckpointAfter(); got != c.want {
+			t.Errorf("IdleCheckpoint %v (manual %v): period %v, want %v", c.opts.IdleCheckpoint, c.opts.manualCheckpoints, got, c.want)
+		}
+	}
 }

@@ -29,11 +29,12 @@ type Options struct {
 	// Logger receives recovery and checkpoint events; nil discards them.
 	Logger *slog.Logger
 	// IdleCheckpoint is how often the background checkpointer looks for a
-	// pause in writes: when no write landed during a whole period and the
-	// memtables hold 64K keys or more, it checkpoints them into the tree,
-	// so that reads stop probing them and a restart has nothing to
-	// replay. Zero means 250 ms; a negative value turns idle checkpoints
-	// off (the WAL's fill still triggers checkpoints).
+	// pause in writes: when no write landed during a whole period (so one
+	// to two periods after the last write) and the memtables hold 64K
+	// keys or more, it checkpoints them into the tree, so that reads stop
+	// probing them and a restart has nothing to replay. Zero means 250 ms,
+	// and periods under 10 ms count as 10 ms; a negative value turns idle
+	// checkpoints off (the WAL's fill still triggers checkpoints).
 	IdleCheckpoint time.Duration
 
 	// persister replaces the CPU persister (crash simulation in tests).
