@@ -142,20 +142,7 @@ func loadKeys(b *testing.B, db *DB, n uint64) { loadKeysWith(b, db, n, benchKey)
 // loadKeysWith is loadKeys with keys made by key.
 func loadKeysWith(b *testing.B, db *DB, n uint64, key func(buf []byte, i uint64) []byte) {
 	val := make([]byte, 100)
-	var kb [16]byte
-	for i := uint64(0); i < n; i += 1000 {
-		err := db.Update(func(tx *Tx) error {
-			for j := i; j < min(i+1000, n); j++ {
-				if err := tx.Put(key(kb[:], j), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	writeKeys(b, db, 0, n, 1000, key, func(uint64) []byte { return val })
 	if err := db.checkpoint(); err != nil {
 		b.Fatal(err)
 	}

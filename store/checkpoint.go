@@ -60,12 +60,12 @@ func (db *DB) checkpointer() {
 // for each, where a larger one shares leaves among its keys.
 const (
 	defaultIdleCheckpoint = 250 * time.Millisecond
-	idleCheckpointKeys    = 64 << 10
+	// minIdleCheckpoint bounds the period from below: a tiny one would wake
+	// the checkpointer constantly and take any gap between batches for a
+	// pause.
+	minIdleCheckpoint  = 10 * time.Millisecond
+	idleCheckpointKeys = 64 << 10
 )
-
-// minIdleCheckpoint bounds the period from below: a tiny one would wake
-// the checkpointer constantly and take any gap between batches for a pause.
-const minIdleCheckpoint = 10 * time.Millisecond
 
 // idleCheckpointAfter is the idle checkpoint period, or 0 when off.
 func (db *DB) idleCheckpointAfter() time.Duration {

@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// putKeys writes keys from..to-1 (8-byte big-endian, with value = key) in
-// batches of batch keys.
-func putKeys(t testing.TB, db *DB, from, to, batch uint64) {
+// writeKeys writes keys from..to-1 in batches of batch keys: key(buf, i)
+// makes key i (buf holds 64 bytes the caller may use) and val(i) its value.
+func writeKeys(t testing.TB, db *DB, from, to, batch uint64, key func(buf []byte, i uint64) []byte, val func(i uint64) []byte) {
 	t.Helper()
+	var kb [64]byte
 	for i := from; i < to; i += batch {
 		err := db.Update(func(tx *Tx) error {
 			for j := i; j < min(i+batch, to); j++ {
-				k := binary.BigEndian.AppendUint64(nil, j)
-				if err := tx.Put(k, k); err != nil {
+				if err := tx.Put(key(kb[:], j), val(j)); err != nil {
 					return err
 				}
 			}
@@ -25,6 +25,15 @@ func putKeys(t testing.TB, db *DB, from, to, batch uint64) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// putKeys writes keys from..to-1 (8-byte big-endian, with value = key) in
+// batches of batch keys.
+func putKeys(t testing.TB, db *DB, from, to, batch uint64) {
+	t.Helper()
+	writeKeys(t, db, from, to, batch,
+		func(buf []byte, i uint64) []byte { return binary.BigEndian.AppendUint64(buf[:0], i) },
+		func(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i) })
 }
 
 func TestIdleCheckpoint(t *testing.T) {
