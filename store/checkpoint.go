@@ -167,6 +167,7 @@ func (db *DB) runCheckpoint(edit *catalogEdit) error {
 		}
 		v = &version{cat: v.cat, active: make(map[uint32]*memtable.Table, len(v.active)), frozen: v.active, upTo: db.wal.End()}
 		for id, t := range v.frozen {
+			t.Freeze()
 			v.active[id] = memtable.NewAfter(t)
 		}
 		db.vers.install(v, garbage{})
@@ -206,7 +207,7 @@ func (db *DB) runCheckpoint(edit *catalogEdit) error {
 			continue
 		}
 		if next.active[r.ID] = v.active[r.ID]; next.active[r.ID] == nil {
-			next.active[r.ID] = memtable.New() // a new branch
+			next.active[r.ID] = db.newTable() // a new branch
 		}
 	}
 	// Counted before it is visible: whoever sees the drained memtable
@@ -258,10 +259,10 @@ func (db *DB) editCatalog(edit *catalogEdit) error {
 		}
 	}
 	if edit.target != 0 {
-		next.active[edit.target] = memtable.New()
+		next.active[edit.target] = db.newTable()
 	}
 	if edit.add != nil && edit.add.Kind == format.KindBranch {
-		next.active[edit.add.ID] = memtable.New()
+		next.active[edit.add.ID] = db.newTable()
 	}
 	db.vers.install(next, garbage{})
 	db.gate.Unlock()

@@ -430,9 +430,10 @@ func (db *DB) load() error {
 	// without moving the WAL position, and the records it discarded are
 	// skipped here.
 	upTo := make(map[uint32]uint64, len(cat.Refs))
+	db.setCheckpointTrigger()
 	for _, r := range cat.Refs {
 		if r.Kind == format.KindBranch {
-			active[r.ID], upTo[r.ID] = memtable.New(), r.Seq
+			active[r.ID], upTo[r.ID] = db.newTable(), r.Seq
 		}
 	}
 	var replayed uint64
@@ -491,11 +492,23 @@ func (db *DB) load() error {
 		freeNow(db.alloc, img)
 	}
 	db.vers.init(&version{cat: &cat, active: active}, db.releaseGarbage)
+	return nil
+}
+
+func (db *DB) setCheckpointTrigger() {
 	db.ckptAt = min(db.sb.WALSize/2, maxCheckpointTrigger)
 	if db.opts.checkpointBytes > 0 {
 		db.ckptAt = db.opts.checkpointBytes
 	}
-	return nil
+}
+
+// newTable returns a memtable for a branch with no table before it. Its
+// index is sized for the keys of 256-byte records up to the checkpoint
+// trigger (at most 256K keys, 8 MiB of index, allocated by the first
+// write), so that a load into a new store grows it at most once or twice;
+// the tables after it are sized by their predecessors (NewAfter).
+func (db *DB) newTable() *memtable.Table {
+	return memtable.NewSized(int(min(db.ckptAt, maxCheckpointTrigger) / 256))
 }
 
 // maxCheckpointTrigger caps the WAL fill that starts a checkpoint, which is

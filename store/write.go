@@ -143,6 +143,7 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 	}
 	for {
 		db.gate.RLock()
+		db.prefetchApply(r, b)
 		var pos wal.Position
 		var rec []byte
 		err := db.guard(func() error {
@@ -184,6 +185,22 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 		return nil
 	}
 }
+
+// prefetchApply starts the memtable's cache misses for the first keys of
+// b, so that they overlap the WAL commit instead of following it.
+func (db *DB) prefetchApply(r *refHandle, b *batch) {
+	t, ok := db.vers.cur.Load().active[r.id]
+	if !ok {
+		return
+	}
+	for i := range min(len(b.entries), prefetchKeys) {
+		t.Prefetch(b.entries[i].Key)
+	}
+}
+
+// prefetchKeys bounds the keys prefetchApply starts: a few more lines in
+// flight than a core tracks would only wait in line.
+const prefetchKeys = 8
 
 func (b *batch) onlyDeletes() bool {
 	for i := range b.entries {

@@ -4,18 +4,23 @@
 //
 // Entries do not copy values: an inline value is named by its offset in
 // the mapped region (inside the WAL record that carried it) and a large
-// value by its extent, so the memtable costs a key copy and a 48-byte item
-// per entry. The ring space a table points into is reused only after the
+// value by its extent, so the memtable costs a key copy, a 32-byte log
+// slot and 16-32 bytes of index per entry, plus 40 bytes once ordered. The ring space a table points into is reused only after the
 // checkpoint that drains the table is durable and no reader can still see
 // it (the store's version epochs).
 //
-// The ordered map is a copy-on-write B+tree of its own (tree.go): pull
-// iterators merge a scan across memtables and the store's tree, O(1)
-// clones give View a stable snapshot, and leaves without pointers keep
-// inserts cheap.
+// Point operations (Apply, Get) go through a hash index over a log of the
+// table's newest entries (index.go): an insert costs one cache miss, on
+// its index cell, which the store starts before its WAL commit
+// (Prefetch). Order is built only when asked for (order.go): Clone fills
+// a copy-on-write B+tree of its own (tree.go) with what was applied since
+// the last Clone, whose pull iterators merge a scan across memtables and
+// the store's tree; a frozen table, which its checkpoint reads once,
+// radix-sorts its log instead.
 package memtable
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 )
@@ -44,20 +49,25 @@ func (t *tree) entry(s *slot) Entry {
 	return Entry{Key: t.arena.key(s.key), Off: s.off, Len: s.len, Seq: s.seqKind >> 8, Kind: Kind(s.seqKind)}
 }
 
-// entryOverhead approximates the DRAM an entry costs beyond its key, for
-// accounting (slot, prefix, leaf slack).
+// entryOverhead approximates what an entry adds to a checkpoint beyond its
+// key and inline value (item header, leaf slack).
 const entryOverhead = 64
 
 // Table is one memtable. Writers call Apply; readers call Get or take a
 // Clone and iterate it. Safe for concurrent use.
+//
+// Point operations go through a hash index over the log of the table's
+// newest entries (index.go); the ordered tree lags behind them and is
+// brought up to date by Clone, which scans, views and checkpoints take.
 type Table struct {
-	mu   sync.RWMutex
-	tree *tree
+	mu sync.RWMutex
 	// used is set by the first Apply and never cleared: until then Get
 	// answers without the lock, which a read-mostly store after a
 	// checkpoint (an empty table in front of the tree) would otherwise
 	// take on every read.
-	used atomic.Bool
+	used  atomic.Bool
+	index hashIndex
+	log   entryLog
 	// bytes approximates what checkpointing this table will write: keys,
 	// inline values and per-entry overhead. The store uses it to keep a
 	// space reserve for the checkpoint.
@@ -66,20 +76,59 @@ type Table struct {
 	// They stay allocated until this table's checkpoint is durable, because
 	// a WAL replay before then still walks the records that named them.
 	superseded []int64
+	// first and common track the prefix every key shares (NewAfter).
+	first  keyRef
+	common int
+
+	// orderMu guards the order kept for Clone: the tree, the log
+	// positions it has not seen yet, and a frozen table's sorted log.
+	// Apply takes mu for writing and Clone for reading, so ordering holds
+	// up writers but never readers.
+	orderMu   sync.Mutex
+	tree      *tree
+	unordered []uint32 // log positions whose slot is newer than the tree's
+	queued    []uint64 // bitset over log positions: in unordered
+	frozen    atomic.Bool
+	// sorted orders a frozen table's whole log, made by its first Clone.
+	sorted    []ordered
+	sortedSet bool
 }
 
 // New returns an empty table.
-func New() *Table { return &Table{tree: newTree(nil)} }
+func New() *Table { return newTable(nil, 0) }
+
+// NewSized returns an empty table whose index holds keys keys (at most
+// maxSizedKeys) before it grows: growing hashes every key again and
+// stalls the Apply that crosses the limit.
+func NewSized(keys int) *Table { return newTable(nil, keys) }
+
+// maxSizedKeys caps the keys a new table is sized for (32 MiB of index).
+const maxSizedKeys = 1 << 21
+
+func newTable(common []byte, keys int) *Table {
+	t := &Table{tree: newTree(common)}
+	t.index.init(min(max(keys, 0), maxSizedKeys))
+	return t
+}
 
 // NewAfter returns an empty table to follow prev, tuned for keys sharing
-// the prefix prev's keys share: workloads keep their key shapes from one
-// checkpoint to the next. Any key may go in; keys outside that prefix only
-// search a little slower.
+// the prefix prev's keys share, and sized for as many: workloads keep their
+// key shapes from one checkpoint to the next. Any key may go in; keys
+// outside that prefix only search a little slower.
 func NewAfter(prev *Table) *Table {
 	prev.mu.RLock()
-	common := prev.tree.sharedPrefix()
+	common, n := prev.sharedPrefix(), prev.log.n
 	prev.mu.RUnlock()
-	return &Table{tree: newTree(common)}
+	return newTable(common, n)
+}
+
+// Freeze marks the table as taking no more Applies (the store freezes a
+// table before checkpointing it). Clone then orders it without holding
+// up readers.
+func (t *Table) Freeze() {
+	t.mu.Lock()
+	t.frozen.Store(true)
+	t.mu.Unlock()
 }
 
 // Apply inserts the entries of one or more batches atomically with respect
@@ -88,6 +137,10 @@ func NewAfter(prev *Table) *Table {
 // win over earlier ones with the same key.
 func (t *Table) Apply(entries []Entry) {
 	t.mu.Lock()
+	if t.frozen.Load() {
+		t.mu.Unlock()
+		panic("memtable: Apply on a frozen table")
+	}
 	if !t.used.Load() && len(entries) > 0 {
 		t.used.Store(true)
 	}
@@ -98,14 +151,21 @@ func (t *Table) Apply(entries []Entry) {
 }
 
 func (t *Table) applyOne(e *Entry) {
-	k := t.tree.probe(e.Key)
-	s, existed := t.tree.set(&k)
-	next := slot{key: s.key, off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
+	next := slot{off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
+	a := &t.tree.arena
+	h := t.index.hash(e.Key)
+	pos, existed := t.index.find(h, e.Key, &t.log, a)
 	if !existed {
-		*s = next
+		next.key = a.add(e.Key)
+		pos = t.log.add(next)
+		t.index.insert(h, pos, &t.log, a)
+		t.trackPrefix(next.key)
+		t.queue(pos)
 		t.bytes += int64(len(e.Key)) + inlineBytes(&next) + entryOverhead
 		return
 	}
+	s := t.log.at(pos)
+	next.key = s.key
 	loser := next
 	if s.seq() <= e.Seq {
 		// The common case: the new op replaces the old one. An older op
@@ -113,10 +173,48 @@ func (t *Table) applyOne(e *Entry) {
 		loser = *s
 		t.bytes += inlineBytes(&next) - inlineBytes(s)
 		*s = next
+		t.queue(pos)
 	}
 	if Kind(loser.seqKind) == PutExt {
 		t.superseded = append(t.superseded, loser.off)
 	}
+}
+
+// queue notes that the slot at pos is newer than the tree's.
+func (t *Table) queue(pos uint32) {
+	w := int(pos / 64)
+	if w == len(t.queued) {
+		t.queued = append(t.queued, 0)
+	}
+	if bit := uint64(1) << (pos % 64); t.queued[w]&bit == 0 {
+		t.queued[w] |= bit
+		t.unordered = append(t.unordered, pos)
+	}
+}
+
+// trackPrefix narrows the prefix shared by all keys to include key.
+func (t *Table) trackPrefix(key keyRef) {
+	a := &t.tree.arena
+	k := a.key(key)
+	if t.log.n == 1 {
+		t.first, t.common = key, min(len(k), maxCommon)
+		return
+	}
+	f := a.key(t.first)
+	n := 0
+	for n < min(t.common, len(k)) && f[n] == k[n] {
+		n++
+	}
+	t.common = n
+}
+
+// sharedPrefix is the prefix all keys share, at most maxCommon bytes;
+// empty with fewer than two keys, which say nothing about the next table's.
+func (t *Table) sharedPrefix() []byte {
+	if t.log.n < 2 {
+		return nil
+	}
+	return bytes.Clone(t.tree.arena.key(t.first)[:t.common])
 }
 
 // inlineBytes is what an entry adds to a tree leaf beyond its key.
@@ -127,6 +225,10 @@ func inlineBytes(s *slot) int64 {
 	return 0
 }
 
+// Prefetch starts loading what an Apply or Get of key reads first, so that
+// its cache miss overlaps the caller's work until then (a WAL commit).
+func (t *Table) Prefetch(key []byte) { t.index.prefetch(t.index.hash(key)) }
+
 // Get returns the entry for key, if the table has one (a tombstone counts).
 func (t *Table) Get(key []byte) (Entry, bool) {
 	if !t.used.Load() {
@@ -134,21 +236,21 @@ func (t *Table) Get(key []byte) (Entry, bool) {
 		// is not ordered before this read.
 		return Entry{}, false
 	}
-	k := t.tree.probe(key)
+	h := t.index.hash(key)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	s, ok := t.tree.get(&k)
+	pos, ok := t.index.find(h, key, &t.log, &t.tree.arena)
 	if !ok {
 		return Entry{}, false
 	}
-	return t.tree.entry(s), true
+	return t.tree.entry(t.log.at(pos)), true
 }
 
 // Len is the number of keys in the table.
 func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.tree.count
+	return t.log.n
 }
 
 // Bytes approximates the bytes a checkpoint of this table writes.
@@ -173,77 +275,3 @@ func (t *Table) ForgetSuperseded() {
 	t.superseded = nil
 	t.mu.Unlock()
 }
-
-// Clone returns a read-only snapshot of the table in O(1): later Applies to
-// t do not show in it.
-func (t *Table) Clone() *Snapshot {
-	t.mu.Lock()
-	c := t.tree.clone()
-	t.mu.Unlock()
-	return &Snapshot{tree: c}
-}
-
-// Snapshot is an immutable view of a table, for iteration.
-type Snapshot struct {
-	tree *tree
-}
-
-// Len is the number of keys in the snapshot.
-func (s *Snapshot) Len() int { return s.tree.count }
-
-// Get looks a key up in the snapshot.
-func (s *Snapshot) Get(key []byte) (Entry, bool) {
-	k := s.tree.probe(key)
-	sl, ok := s.tree.get(&k)
-	if !ok {
-		return Entry{}, false
-	}
-	return s.tree.entry(sl), true
-}
-
-// Ascend calls fn for each entry in key order until it returns false.
-func (s *Snapshot) Ascend(fn func(e *Entry) bool) {
-	it := s.NewIter()
-	for ok := it.First(); ok; ok = it.Next() {
-		if !fn(it.Entry()) {
-			return
-		}
-	}
-}
-
-// Iter is a pull iterator over a snapshot, ascending.
-type Iter struct {
-	it  iter
-	cur Entry
-}
-
-// NewIter returns an unpositioned iterator; call SeekGE or First.
-func (s *Snapshot) NewIter() *Iter { return &Iter{it: iter{t: s.tree}} }
-
-// First positions at the smallest key.
-func (i *Iter) First() bool { return i.load(i.it.first()) }
-
-// SeekGE positions at the first key >= key.
-func (i *Iter) SeekGE(key []byte) bool {
-	k := i.it.t.probe(key)
-	return i.load(i.it.seekGE(&k))
-}
-
-// Next advances.
-func (i *Iter) Next() bool { return i.load(i.it.next()) }
-
-func (i *Iter) load(ok bool) bool {
-	if ok {
-		i.cur = i.it.t.entry(&i.it.leaf.slots[i.it.i])
-	}
-	return ok
-}
-
-// Valid reports whether the iterator is at an entry.
-func (i *Iter) Valid() bool { return i.it.valid }
-
-// Entry is the current entry; valid until the next move.
-func (i *Iter) Entry() *Entry { return &i.cur }
-
-// Close releases the iterator.
-func (i *Iter) Close() {}

@@ -2,6 +2,7 @@ package memtable
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -87,6 +88,7 @@ func TestConcurrentApplyAndRead(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 2000; i++ {
 				k := []byte(fmt.Sprintf("w%d-%d", w, i))
+				tb.Prefetch(k)
 				tb.Apply([]Entry{{Key: k, Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
 				if e, ok := tb.Get(k); !ok || !bytes.Equal(e.Key, k) || e.Off != int64(i) {
 					t.Errorf("lost %s", k)
@@ -101,6 +103,73 @@ func TestConcurrentApplyAndRead(t *testing.T) {
 	wg.Wait()
 	if tb.Len() != 8000 {
 		t.Fatalf("len %d", tb.Len())
+	}
+}
+
+// TestFrozenCloneWhileReading has readers Get, Prefetch and Clone a table
+// while it is frozen and its first Clone sorts the log, for -race.
+func TestFrozenCloneWhileReading(t *testing.T) {
+	tb := New()
+	const n = 20000
+	for i := range n {
+		tb.Apply([]Entry{{Key: fmt.Appendf(nil, "k%06d", i*7919%n), Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
+	}
+	var wg sync.WaitGroup
+	for r := range 3 {
+		wg.Go(func() {
+			for i := range 3000 {
+				k := fmt.Appendf(nil, "k%06d", (i*31+r)%n)
+				tb.Prefetch(k)
+				if _, ok := tb.Get(k); !ok {
+					t.Errorf("lost %s", k)
+					return
+				}
+				if i%1000 == r {
+					got := 0
+					var last []byte
+					tb.Clone().Ascend(func(e *Entry) bool {
+						if last != nil && bytes.Compare(last, e.Key) >= 0 {
+							t.Errorf("out of order: %s after %s", e.Key, last)
+						}
+						last = e.Key
+						got++
+						return true
+					})
+					if got != n {
+						t.Errorf("snapshot of %d keys, want %d", got, n)
+					}
+				}
+			}
+		})
+	}
+	tb.Freeze()
+	wg.Wait()
+	defer func() {
+		if recover() == nil {
+			t.Error("Apply on a frozen table did not panic")
+		}
+	}()
+	tb.Apply([]Entry{{Key: []byte("late"), Seq: n + 1, Kind: Put}})
+}
+
+// TestRadixSortPrefix checks the radix sort against a comparison sort,
+// with prefixes whose digits are all equal, mostly equal or random.
+func TestRadixSortPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	for _, n := range []int{1, 2, 100, radixMin, 3 * radixMin} {
+		for _, mask := range []uint64{0, 0xff, 0xffff_0000_0000, 0xf0f0_0000_ffff_0001, ^uint64(0)} {
+			run := make([]ordered, n)
+			for i := range run {
+				run[i].prefix = 0x1234_5678_9abc_def0 ^ rng.Uint64()&mask
+				run[i].off = int64(i)
+			}
+			want := slices.Clone(run)
+			slices.SortStableFunc(want, func(x, y ordered) int { return cmp.Compare(x.prefix, y.prefix) })
+			radixSortPrefix(run)
+			if !slices.Equal(run, want) {
+				t.Fatalf("n %d mask %#x: radix sort differs from a stable sort", n, mask)
+			}
+		}
 	}
 }
 
@@ -151,7 +220,7 @@ func testTreeModel(t *testing.T, common []byte) {
 		snap  *Snapshot
 		model map[string]int64
 	}
-	tb := &Table{tree: newTree(common)}
+	tb := newTable(common, 0)
 	model := map[string]int64{}
 	var clones []clone
 	for i := 0; i < 60000; i++ {
@@ -162,6 +231,22 @@ func testTreeModel(t *testing.T, common []byte) {
 			clones = append(clones, clone{tb.Clone(), maps.Clone(model)})
 		}
 	}
+	clones = append(clones, clone{tb.Clone(), model})
+	// The live table answers from its hash index, and once frozen its
+	// snapshot is the sorted log rather than the tree.
+	for k, off := range model {
+		if e, ok := tb.Get([]byte(k)); !ok || e.Off != off {
+			t.Fatalf("live Get(%x) = %v %d, want %d", k, ok, e.Off, off)
+		}
+	}
+	for range 2000 {
+		k := randKey()
+		e, found := tb.Get(k)
+		if off, inModel := model[string(k)]; found != inModel || found && e.Off != off {
+			t.Fatalf("live Get(%x) = %v %d, model %v %d", k, found, e.Off, inModel, off)
+		}
+	}
+	tb.Freeze()
 	clones = append(clones, clone{tb.Clone(), model})
 	for ci, c := range clones {
 		keys := slices.Sorted(maps.Keys(c.model))
@@ -278,5 +363,33 @@ func TestProbeOrder(t *testing.T) {
 				t.Fatalf("common %x: probe(%x) = %#x > probe(%x) = %#x", common, keys[i-1], a.prefix, keys[i], b.prefix)
 			}
 		}
+	}
+}
+
+// BenchmarkFirstClone measures what the first Clone after 400K random
+// 16-byte keys costs: a checkpoint's of a frozen table (it sorts the log)
+// and a view's of an active one (it sorts them and fills the tree).
+func BenchmarkFirstClone(b *testing.B) {
+	for _, frozen := range []bool{true, false} {
+		b.Run(fmt.Sprintf("frozen=%v", frozen), func(b *testing.B) {
+			const n = 400_000
+			rng := rand.New(rand.NewPCG(3, 3))
+			key := make([]byte, 16)
+			for b.Loop() {
+				b.StopTimer()
+				tb := New()
+				for i := range n {
+					for j := range key {
+						key[j] = byte(rng.Uint32())
+					}
+					tb.Apply([]Entry{{Key: key, Seq: uint64(i + 1), Kind: Put}})
+				}
+				if frozen {
+					tb.Freeze()
+				}
+				b.StartTimer()
+				tb.Clone()
+			}
+		})
 	}
 }

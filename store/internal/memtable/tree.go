@@ -166,29 +166,6 @@ func (t *tree) probe(k []byte) probeKey {
 // make every probe compare more bytes.
 const maxCommon = 64
 
-// sharedPrefix is the prefix of the tree's smallest and largest keys
-// (every key shares it), at most maxCommon bytes; empty with fewer than
-// two keys, which say nothing about the next table's.
-func (t *tree) sharedPrefix() []byte {
-	if t.count < 2 {
-		return nil
-	}
-	lo, hi := t.root, t.root
-	for h := t.height; h > 0; h-- {
-		lo = (*inner)(lo).kids[0]
-		r := (*inner)(hi)
-		hi = r.kids[r.n-1]
-	}
-	first := t.arena.key((*leaf)(lo).slots[0].key)
-	l := (*leaf)(hi)
-	last := t.arena.key(l.slots[l.n-1].key)
-	n := 0
-	for n < min(len(first), len(last), maxCommon) && first[n] == last[n] {
-		n++
-	}
-	return bytes.Clone(first[:n])
-}
-
 // lowerBound is the first slot of l whose key is >= k. It counts the
 // smaller prefixes over the whole array rather than bisecting: the loads
 // are independent, so a cold leaf costs one round of parallel misses
@@ -308,9 +285,9 @@ func (t *tree) full(p unsafe.Pointer, h int) bool {
 	return (*inner)(p).n == innerCap
 }
 
-// set finds k's slot for writing, inserting an empty one (key set, rest
-// zero) when k is new. It reports whether k was already there.
-func (t *tree) set(k *probeKey) (*slot, bool) {
+// set finds k's slot for writing, inserting one naming the arena's key
+// ref (the rest zero) when k is new.
+func (t *tree) set(k *probeKey, ref keyRef) *slot {
 	if t.full(t.root, t.height) {
 		r := &inner{cow: t.cow, n: 1}
 		r.kids[0] = t.root
@@ -345,15 +322,15 @@ func (t *tree) set(k *probeKey) (*slot, bool) {
 	l := (*leaf)(n)
 	i := t.lowerBound(l, k)
 	if i < l.n && l.prefix[i] == k.prefix && bytes.Equal(t.arena.key(l.slots[i].key), k.key) {
-		return &l.slots[i], true
+		return &l.slots[i]
 	}
 	copy(l.prefix[i+1:l.n+1], l.prefix[i:l.n])
 	copy(l.slots[i+1:l.n+1], l.slots[i:l.n])
 	l.n++
 	t.count++
 	l.prefix[i] = k.prefix
-	l.slots[i] = slot{key: t.arena.add(k.key)}
-	return &l.slots[i], false
+	l.slots[i] = slot{key: ref}
+	return &l.slots[i]
 }
 
 // splitChild splits the full child i of the mutable node in (whose child

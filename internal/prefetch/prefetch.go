@@ -1,0 +1,15 @@
+// Package prefetch asks the CPU to start loading a cache line that code
+// will read soon, without waiting for it: a plain load would stall the
+// core once the reorder buffer fills behind the miss, a prefetch retires
+// at once and lets the miss overlap whatever runs next.
+package prefetch
+
+import "unsafe"
+
+// Line starts loading the cache line holding p into every cache level.
+// p need not stay valid: a prefetch never faults.
+func Line(p unsafe.Pointer) { line(p) }
+
+// lineGo is the portable twin: Go has no prefetch, so the later load
+// simply misses.
+func lineGo(unsafe.Pointer) {}

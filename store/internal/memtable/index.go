@@ -1,0 +1,132 @@
+package memtable
+
+import (
+	"bytes"
+	"hash/maphash"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/daxkv/daxkv/internal/prefetch"
+)
+
+// A table answers point operations from a hash index over a log of its
+// entries, and keeps its ordered tree for scans and snapshots only. An
+// insert into the tree of a few hundred thousand entries misses the cache
+// on its last inner node and its leaf; a hash insert misses once, on its
+// index cell, and the log is appended in order. The tree catches up in
+// sorted runs when order is needed (Table.order).
+
+// entryLog holds a table's newest slot for each key, in the order keys
+// first arrived. Chunks are never reallocated and hold no pointers.
+type entryLog struct {
+	chunks [][]slot
+	n      int
+}
+
+const logChunkBits = 12
+
+func (l *entryLog) at(pos uint32) *slot {
+	return &l.chunks[pos>>logChunkBits][pos&(1<<logChunkBits-1)]
+}
+
+func (l *entryLog) add(s slot) uint32 {
+	if l.n>>logChunkBits == len(l.chunks) {
+		l.chunks = append(l.chunks, make([]slot, 1<<logChunkBits))
+	}
+	pos := uint32(l.n)
+	*l.at(pos) = s
+	l.n++
+	return pos
+}
+
+// hashIndex maps a key to its log position by open addressing with linear
+// probing. A cell is tag<<32 | pos+1 (zero is empty): the tag, 32 more
+// bits of the key's hash, lets a probe skip cells of other keys without
+// reading their key bytes, a cache miss each.
+type hashIndex struct {
+	seed  maphash.Seed
+	cells []uint64 // nil until the first insert
+	want  int      // cells to start with
+	n     int
+	// published is cells, for Prefetch, which runs without the lock.
+	published atomic.Pointer[[]uint64]
+}
+
+const minIndexCells = 1 << 10
+
+// init sizes the index for keys keys without growing. The cells are
+// allocated by the first insert: a table that stays empty, as the one
+// after a checkpoint of a read-mostly store does, costs no memory.
+func (x *hashIndex) init(keys int) {
+	x.seed = maphash.MakeSeed()
+	// A load of at most one half keeps probe runs short.
+	x.want = max(minIndexCells, 1<<bits.Len(uint(2*keys)))
+}
+
+func (x *hashIndex) setCells(c []uint64) {
+	x.cells = c
+	x.published.Store(&c)
+}
+
+// prefetch starts loading the cell a probe for the key hashed to h starts
+// at; it may be from a smaller index the table has since outgrown.
+func (x *hashIndex) prefetch(h uint64) {
+	if c := x.published.Load(); c != nil {
+		prefetch.Line(unsafe.Pointer(&(*c)[h&uint64(len(*c)-1)]))
+	}
+}
+
+func (x *hashIndex) hash(key []byte) uint64 { return maphash.Bytes(x.seed, key) }
+
+// find returns the log position of key, whose hash is h.
+func (x *hashIndex) find(h uint64, key []byte, log *entryLog, a *arena) (uint32, bool) {
+	if x.cells == nil {
+		return 0, false
+	}
+	mask := uint64(len(x.cells) - 1)
+	tag := h >> 32
+	for i := h & mask; ; i = (i + 1) & mask {
+		c := x.cells[i]
+		if c == 0 {
+			return 0, false
+		}
+		if c>>32 == tag {
+			pos := uint32(c) - 1
+			if bytes.Equal(a.key(log.at(pos).key), key) {
+				return pos, true
+			}
+		}
+	}
+}
+
+// insert adds the key at log position pos, the log's newest, known to be
+// absent before.
+func (x *hashIndex) insert(h uint64, pos uint32, log *entryLog, a *arena) {
+	if x.cells == nil {
+		x.setCells(make([]uint64, x.want))
+	}
+	if 2*(x.n+1) > len(x.cells) {
+		x.grow(pos, log, a)
+	}
+	x.place(h, pos)
+	x.n++
+}
+
+func (x *hashIndex) place(h uint64, pos uint32) {
+	mask := uint64(len(x.cells) - 1)
+	i := h & mask
+	for x.cells[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.cells[i] = h>>32<<32 | uint64(pos+1)
+}
+
+// grow doubles the index, hashing the keys before log position end again:
+// they are read in arrival order, so the arena streams through the cache.
+func (x *hashIndex) grow(end uint32, log *entryLog, a *arena) {
+	x.setCells(make([]uint64, 2*len(x.cells)))
+	for pos := range end {
+		x.place(x.hash(a.key(log.at(pos).key)), pos)
+	}
+}
