@@ -114,19 +114,14 @@ func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 	// keep the ones they superseded until their checkpoint is durable.
 	for _, m := range []map[uint32]*memtable.Table{v.active, v.frozen} {
 		for id, t := range m {
-			snap := t.Clone()
 			err := db.guard(func() error {
-				snap.Ascend(func(e *memtable.Entry) bool {
-					if e.Kind != memtable.PutExt {
-						return true
-					}
+				for _, e := range t.ValueExtents() {
 					rep.Values++
 					ref(e.Off, format.ValueExtentLen(len(e.Key), e.Len), fmt.Sprintf("unflushed value of ref %d", id))
 					if _, err := db.verifyExtValue(e.Off, e.Len, e.Key); err != nil {
 						problem("unflushed value of key %q: %v", e.Key, err)
 					}
-					return true
-				})
+				}
 				return nil
 			})
 			if err != nil {

@@ -30,6 +30,12 @@ func (db *DB) checkpointer() {
 		case <-db.stop:
 			return
 		case <-db.ckptKick:
+			if db.wal.Used() < db.ckptAt {
+				// Writers kick while the running checkpoint's records
+				// still count; once it freed them, the next waits for
+				// the trigger rather than draining a small memtable.
+				continue
+			}
 			if err := db.checkpoint(); err != nil {
 				db.log.Error("daxkv: background checkpoint failed", "err", err)
 			}
@@ -583,12 +589,9 @@ func (c *ckpt) releaseRoot(zombies []int64, root int64) []int64 {
 // dropTable releases a memtable that will never be applied: the value
 // extents it owns and the ones it superseded.
 func (db *DB) dropTable(zombies []int64, t *memtable.Table) []int64 {
-	t.Clone().Ascend(func(e *memtable.Entry) bool {
-		if e.Kind == memtable.PutExt {
-			zombies = db.decref(zombies, e.Off)
-		}
-		return true
-	})
+	for _, e := range t.ValueExtents() {
+		zombies = db.decref(zombies, e.Off)
+	}
 	for _, off := range t.Superseded() {
 		zombies = db.decref(zombies, off)
 	}

@@ -573,16 +573,10 @@ func (db *DB) loadAllocator(slot *format.Slot, cat *format.Catalog, active map[u
 	// Superseded ones are free again: a later replay only re-reads their
 	// pointers, never their bytes.
 	for _, t := range active {
-		snap := t.Clone()
-		var err error
-		snap.Ascend(func(e *memtable.Entry) bool {
-			if e.Kind == memtable.PutExt {
-				err = b.Ref(e.Off, format.ValueExtentLen(len(e.Key), e.Len))
+		for _, e := range t.ValueExtents() {
+			if err := b.Ref(e.Off, format.ValueExtentLen(len(e.Key), e.Len)); err != nil {
+				return fmt.Errorf("rebuild: WAL value extent: %w", err)
 			}
-			return err == nil
-		})
-		if err != nil {
-			return fmt.Errorf("rebuild: WAL value extent: %w", err)
 		}
 		t.ForgetSuperseded()
 	}

@@ -101,17 +101,13 @@ func (db *DB) owners(off, length int64) ([]rmap.Owner, error) {
 	out := m.Lookup(off, length)
 	for _, tables := range []map[uint32]*memtable.Table{v.active, v.frozen} {
 		for id, t := range tables {
-			t.Clone().Ascend(func(e *memtable.Entry) bool {
-				if e.Kind != memtable.PutExt {
-					return true
-				}
+			for _, e := range t.ValueExtents() {
 				n := format.ValueExtentLen(len(e.Key), e.Len)
 				if e.Off < off+length && off < e.Off+n {
 					key := append([]byte(nil), e.Key...)
 					out = append(out, rmap.Owner{Off: e.Off, Len: n, Kind: rmap.Value, Lo: key, Hi: key, Refs: []uint32{id}})
 				}
-				return true
-			})
+			}
 		}
 	}
 	return out, nil

@@ -76,12 +76,9 @@ func (db *DB) RefSpace(ctx context.Context) ([]RefSpace, error) {
 // and the ones they superseded.
 func (db *DB) tableBytes(t *memtable.Table) int64 {
 	var n int64
-	t.Clone().Ascend(func(e *memtable.Entry) bool {
-		if e.Kind == memtable.PutExt {
-			n += unitsOf(format.ValueExtentLen(len(e.Key), e.Len))
-		}
-		return true
-	})
+	for _, e := range t.ValueExtents() {
+		n += unitsOf(format.ValueExtentLen(len(e.Key), e.Len))
+	}
 	for _, off := range t.Superseded() {
 		if l, ok := db.alloc.Len(off); ok {
 			n += l

@@ -6,8 +6,10 @@ package prefetch
 
 import "unsafe"
 
-// Line starts loading the cache line holding p into every cache level.
-// p need not stay valid: a prefetch never faults.
+// Line starts loading the cache line holding p into every cache level. A
+// prefetch never faults, so p may be nil or point into memory that is
+// gone by the time the line arrives; it must still be a pointer Go
+// allows (into a live object, or nil).
 func Line(p unsafe.Pointer) { line(p) }
 
 // lineGo is the portable twin: Go has no prefetch, so the later load

@@ -6,9 +6,9 @@ import (
 	"unsafe"
 )
 
-// TestLine runs the assembly and the portable prefetch over a buffer, a
-// nil pointer and the end of the buffer: a prefetch must not fault, and
-// must change nothing it touches.
+// TestLine runs the assembly and the portable prefetch over a buffer and
+// a nil pointer: a prefetch must not fault, and must change nothing it
+// touches.
 func TestLine(t *testing.T) {
 	buf := make([]byte, 4096)
 	for i := range buf {
@@ -20,7 +20,6 @@ func TestLine(t *testing.T) {
 			f(unsafe.Pointer(&buf[off]))
 		}
 		f(nil)
-		f(unsafe.Add(unsafe.Pointer(&buf[len(buf)-1]), 1<<20))
 		if !bytes.Equal(buf, want) {
 			t.Fatalf("%s: prefetch changed memory", name)
 		}

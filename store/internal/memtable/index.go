@@ -3,6 +3,7 @@ package memtable
 import (
 	"bytes"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
@@ -31,6 +32,11 @@ func (l *entryLog) at(pos uint32) *slot {
 }
 
 func (l *entryLog) add(s slot) uint32 {
+	if uint64(l.n) == math.MaxUint32 {
+		// pos+1 must fit an index cell's 32 bits (and 2^32 entries
+		// would take 128 GiB of log).
+		panic("memtable: table full")
+	}
 	if l.n>>logChunkBits == len(l.chunks) {
 		l.chunks = append(l.chunks, make([]slot, 1<<logChunkBits))
 	}
@@ -47,7 +53,7 @@ func (l *entryLog) add(s slot) uint32 {
 type hashIndex struct {
 	seed  maphash.Seed
 	cells []uint64 // nil until the first insert
-	want  int      // cells to start with
+	want  int      // cells the first growth jumps to
 	n     int
 	// published is cells, for Prefetch, which runs without the lock.
 	published atomic.Pointer[[]uint64]
@@ -55,13 +61,19 @@ type hashIndex struct {
 
 const minIndexCells = 1 << 10
 
-// init sizes the index for keys keys without growing. The cells are
-// allocated by the first insert: a table that stays empty, as the one
-// after a checkpoint of a read-mostly store does, costs no memory.
+// init sizes the index to hold keys keys. It starts at minIndexCells,
+// allocated by the first insert, and its first growth jumps to the full
+// size: a table that stays empty costs nothing and one that stays small
+// 8 KiB, while a busy one rehashes only a few hundred keys.
 func (x *hashIndex) init(keys int) {
 	x.seed = maphash.MakeSeed()
-	// A load of at most one half keeps probe runs short.
-	x.want = max(minIndexCells, 1<<bits.Len(uint(2*keys)))
+	x.want = cellsFor(keys)
+}
+
+// cellsFor is the index size that holds keys keys at a load of at most
+// one half, which keeps probe runs short.
+func cellsFor(keys int) int {
+	return max(minIndexCells, 1<<bits.Len(uint(max(2*keys, 1)-1)))
 }
 
 func (x *hashIndex) setCells(c []uint64) {
@@ -104,7 +116,7 @@ func (x *hashIndex) find(h uint64, key []byte, log *entryLog, a *arena) (uint32,
 // absent before.
 func (x *hashIndex) insert(h uint64, pos uint32, log *entryLog, a *arena) {
 	if x.cells == nil {
-		x.setCells(make([]uint64, x.want))
+		x.setCells(make([]uint64, minIndexCells))
 	}
 	if 2*(x.n+1) > len(x.cells) {
 		x.grow(pos, log, a)
@@ -122,10 +134,11 @@ func (x *hashIndex) place(h uint64, pos uint32) {
 	x.cells[i] = h>>32<<32 | uint64(pos+1)
 }
 
-// grow doubles the index, hashing the keys before log position end again:
-// they are read in arrival order, so the arena streams through the cache.
+// grow doubles the index, or makes it the size it was made for, and
+// hashes the keys before log position end again: they are read in arrival
+// order, so the arena streams through the cache.
 func (x *hashIndex) grow(end uint32, log *entryLog, a *arena) {
-	x.setCells(make([]uint64, 2*len(x.cells)))
+	x.setCells(make([]uint64, max(2*len(x.cells), x.want)))
 	for pos := range end {
 		x.place(x.hash(a.key(log.at(pos).key)), pos)
 	}

@@ -1,6 +1,6 @@
-// Package memtable is the store's in-DRAM write buffer: an ordered map from
-// key to the newest op on it, filled from WAL records and emptied into the
-// copy-on-write tree at each checkpoint.
+// Package memtable is the store's in-DRAM write buffer: a map from key to
+// the newest op on it, ordered on demand, filled from WAL records and
+// emptied into the copy-on-write tree at each checkpoint.
 //
 // Entries do not copy values: an inline value is named by its offset in
 // the mapped region (inside the WAL record that carried it) and a large
@@ -45,8 +45,8 @@ type Entry struct {
 
 func (s *slot) seq() uint64 { return s.seqKind >> 8 }
 
-func (t *tree) entry(s *slot) Entry {
-	return Entry{Key: t.arena.key(s.key), Off: s.off, Len: s.len, Seq: s.seqKind >> 8, Kind: Kind(s.seqKind)}
+func (a *arena) entry(s *slot) Entry {
+	return Entry{Key: a.key(s.key), Off: s.off, Len: s.len, Seq: s.seqKind >> 8, Kind: Kind(s.seqKind)}
 }
 
 // entryOverhead approximates what an entry adds to a checkpoint beyond its
@@ -58,7 +58,7 @@ const entryOverhead = 64
 //
 // Point operations go through a hash index over the log of the table's
 // newest entries (index.go); the ordered tree lags behind them and is
-// brought up to date by Clone, which scans, views and checkpoints take.
+// brought up to date by Clone, which views and scans take (order.go).
 type Table struct {
 	mu sync.RWMutex
 	// used is set by the first Apply and never cleared: until then Get
@@ -66,6 +66,7 @@ type Table struct {
 	// checkpoint (an empty table in front of the tree) would otherwise
 	// take on every read.
 	used  atomic.Bool
+	arena arena
 	index hashIndex
 	log   entryLog
 	// bytes approximates what checkpointing this table will write: keys,
@@ -79,27 +80,30 @@ type Table struct {
 	// first and common track the prefix every key shares (NewAfter).
 	first  keyRef
 	common int
-
-	// orderMu guards the order kept for Clone: the tree, the log
-	// positions it has not seen yet, and a frozen table's sorted log.
-	// Apply takes mu for writing and Clone for reading, so ordering holds
-	// up writers but never readers.
-	orderMu   sync.Mutex
-	tree      *tree
-	unordered []uint32 // log positions whose slot is newer than the tree's
-	queued    []uint64 // bitset over log positions: in unordered
+	// unordered are the log positions whose slots are newer than the
+	// tree's; queued is a bitset over log positions marking them. Apply
+	// adds to them; Clone takes them, holding orderMu and mu for reading.
+	unordered []uint32
+	queued    []uint64
 	frozen    atomic.Bool
-	// sorted orders a frozen table's whole log, made by its first Clone.
-	sorted    []ordered
-	sortedSet bool
+
+	// orderMu guards the order kept for Clone: the tree, which has an
+	// arena header of its own, and a frozen table's sorted log. Clone
+	// holds mu only to copy out what it will order, so ordering stalls
+	// neither writers nor readers. Lock order: orderMu, then mu.
+	orderMu sync.Mutex
+	tree    *tree
+	sorted  *[]ordered // a frozen table's whole log, by its first Clone
 }
 
 // New returns an empty table.
 func New() *Table { return newTable(nil, 0) }
 
-// NewSized returns an empty table whose index holds keys keys (at most
-// maxSizedKeys) before it grows: growing hashes every key again and
-// stalls the Apply that crosses the limit.
+// NewSized returns an empty table whose index will hold keys keys (at most
+// maxSizedKeys) before it grows again: its first growth, at a few hundred
+// keys, jumps to that size. Growing hashes every key again and stalls the
+// table's writers and readers meanwhile; a table that stays small costs
+// only the minimal index.
 func NewSized(keys int) *Table { return newTable(nil, keys) }
 
 // maxSizedKeys caps the keys a new table is sized for (32 MiB of index).
@@ -123,11 +127,12 @@ func NewAfter(prev *Table) *Table {
 }
 
 // Freeze marks the table as taking no more Applies (the store freezes a
-// table before checkpointing it). Clone then orders it without holding
-// up readers.
+// table before checkpointing it). Its Clone then sorts the log instead of
+// filling the tree.
 func (t *Table) Freeze() {
 	t.mu.Lock()
 	t.frozen.Store(true)
+	t.unordered, t.queued = nil, nil
 	t.mu.Unlock()
 }
 
@@ -152,13 +157,12 @@ func (t *Table) Apply(entries []Entry) {
 
 func (t *Table) applyOne(e *Entry) {
 	next := slot{off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
-	a := &t.tree.arena
 	h := t.index.hash(e.Key)
-	pos, existed := t.index.find(h, e.Key, &t.log, a)
+	pos, existed := t.index.find(h, e.Key, &t.log, &t.arena)
 	if !existed {
-		next.key = a.add(e.Key)
+		next.key = t.arena.add(e.Key)
 		pos = t.log.add(next)
-		t.index.insert(h, pos, &t.log, a)
+		t.index.insert(h, pos, &t.log, &t.arena)
 		t.trackPrefix(next.key)
 		t.queue(pos)
 		t.bytes += int64(len(e.Key)) + inlineBytes(&next) + entryOverhead
@@ -194,13 +198,12 @@ func (t *Table) queue(pos uint32) {
 
 // trackPrefix narrows the prefix shared by all keys to include key.
 func (t *Table) trackPrefix(key keyRef) {
-	a := &t.tree.arena
-	k := a.key(key)
+	k := t.arena.key(key)
 	if t.log.n == 1 {
 		t.first, t.common = key, min(len(k), maxCommon)
 		return
 	}
-	f := a.key(t.first)
+	f := t.arena.key(t.first)
 	n := 0
 	for n < min(t.common, len(k)) && f[n] == k[n] {
 		n++
@@ -214,7 +217,7 @@ func (t *Table) sharedPrefix() []byte {
 	if t.log.n < 2 {
 		return nil
 	}
-	return bytes.Clone(t.tree.arena.key(t.first)[:t.common])
+	return bytes.Clone(t.arena.key(t.first)[:t.common])
 }
 
 // inlineBytes is what an entry adds to a tree leaf beyond its key.
@@ -239,11 +242,26 @@ func (t *Table) Get(key []byte) (Entry, bool) {
 	h := t.index.hash(key)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	pos, ok := t.index.find(h, key, &t.log, &t.tree.arena)
+	pos, ok := t.index.find(h, key, &t.log, &t.arena)
 	if !ok {
 		return Entry{}, false
 	}
-	return t.tree.entry(t.log.at(pos)), true
+	return t.arena.entry(t.log.at(pos)), true
+}
+
+// ValueExtents returns the entries whose values are in extents (PutExt),
+// in no particular order: for callers that account for or release those
+// extents and need no key order.
+func (t *Table) ValueExtents() []Entry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []Entry
+	for pos := range uint32(t.log.n) {
+		if s := t.log.at(pos); Kind(s.seqKind) == PutExt {
+			out = append(out, t.arena.entry(s))
+		}
+	}
+	return out
 }
 
 // Len is the number of keys in the table.

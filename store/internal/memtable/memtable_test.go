@@ -173,6 +173,220 @@ func TestRadixSortPrefix(t *testing.T) {
 	}
 }
 
+// TestIndexCollisions drives the hash index with chosen hashes: keys that
+// share a tag and a home cell, runs that wrap past the last cell, and
+// absent keys that hash like present ones.
+func TestIndexCollisions(t *testing.T) {
+	var x hashIndex
+	x.init(0)
+	var log entryLog
+	var a arena
+	last := uint64(minIndexCells - 1)
+	hashes := map[string]uint64{}
+	for i := range 40 {
+		k := fmt.Sprintf("key%d", i)
+		h := uint64(7)<<32 | last // one tag, home cell the last one
+		if i%3 == 1 {
+			h = uint64(i)<<32 | last // other tags, same home
+		}
+		if _, ok := x.find(h, []byte(k), &log, &a); ok {
+			t.Fatalf("%s found before insert", k)
+		}
+		pos := log.add(slot{key: a.add([]byte(k)), off: int64(i)})
+		x.insert(h, pos, &log, &a)
+		hashes[k] = h
+	}
+	for k, h := range hashes {
+		pos, ok := x.find(h, []byte(k), &log, &a)
+		if !ok || string(a.key(log.at(pos).key)) != k {
+			t.Fatalf("find(%s) = %d %v", k, pos, ok)
+		}
+	}
+	if _, ok := x.find(uint64(7)<<32|last, []byte("absent"), &log, &a); ok {
+		t.Fatal("found an absent key sharing a tag and home cell")
+	}
+}
+
+// TestIndexSizing checks what a table's index holds before it grows: the
+// next power of two at twice the keys asked for, capped, with a small
+// start for a table that stays small.
+func TestIndexSizing(t *testing.T) {
+	for _, c := range []struct{ keys, cells int }{
+		{0, minIndexCells}, {1, minIndexCells}, {512, minIndexCells}, {513, 2048},
+		{1 << 18, 1 << 19}, {1<<18 + 1, 1 << 20}, {1 << 40, 2 * maxSizedKeys},
+	} {
+		tb := NewSized(c.keys)
+		if tb.index.want != c.cells {
+			t.Errorf("NewSized(%d): sized for %d cells, want %d", c.keys, tb.index.want, c.cells)
+		}
+		tb.Apply([]Entry{{Key: []byte("a"), Seq: 1, Kind: Put}})
+		if len(tb.index.cells) != minIndexCells {
+			t.Errorf("NewSized(%d): starts at %d cells", c.keys, len(tb.index.cells))
+		}
+	}
+	tb := NewSized(1 << 16)
+	for i := range minIndexCells/2 + 1 {
+		tb.Apply([]Entry{{Key: fmt.Appendf(nil, "%d", i), Seq: uint64(i + 1), Kind: Put}})
+	}
+	if len(tb.index.cells) != 1<<17 {
+		t.Fatalf("first growth to %d cells, want %d", len(tb.index.cells), 1<<17)
+	}
+	next := NewAfter(tb)
+	if next.index.want != cellsFor(minIndexCells/2+1) {
+		t.Fatalf("NewAfter sized for %d cells", next.index.want)
+	}
+}
+
+// TestLateOlderWriteAfterOrdering applies an older op late to a key the
+// tree already holds: it must lose in the live table, in later snapshots
+// and in the frozen one, and its extent must be released.
+func TestLateOlderWriteAfterOrdering(t *testing.T) {
+	tb := New()
+	k := []byte("k")
+	tb.Apply([]Entry{{Key: k, Off: 5, Seq: 5, Kind: Put}})
+	first := tb.Clone()
+	tb.Apply([]Entry{{Key: k, Off: 4096, Len: 300, Seq: 3, Kind: PutExt}})
+	check := func(what string, e Entry, ok bool, off int64) {
+		t.Helper()
+		if !ok || e.Off != off {
+			t.Fatalf("%s: %v %+v, want off %d", what, ok, e, off)
+		}
+	}
+	e, ok := tb.Get(k)
+	check("live", e, ok, 5)
+	e, ok = tb.Clone().Get(k)
+	check("clone after the late op", e, ok, 5)
+	if s := tb.Superseded(); len(s) != 1 || s[0] != 4096 {
+		t.Fatalf("late extent not superseded: %v", s)
+	}
+	tb.Apply([]Entry{{Key: k, Off: 7, Seq: 7, Kind: Put}})
+	e, ok = tb.Clone().Get(k)
+	check("clone after a newer op", e, ok, 7)
+	e, ok = first.Get(k)
+	check("first clone", e, ok, 5)
+	tb.Freeze()
+	e, ok = tb.Clone().Get(k)
+	check("frozen", e, ok, 7)
+}
+
+// TestEdgeKeys puts an empty key and a 1 KiB key in a table and reads them
+// live, through an active snapshot and through a frozen one; an empty
+// frozen table iterates and finds nothing.
+func TestEdgeKeys(t *testing.T) {
+	empty := New()
+	empty.Freeze()
+	s := empty.Clone()
+	it := s.NewIter()
+	if s.Len() != 0 || it.First() || it.SeekGE(nil) || it.Next() || it.Valid() {
+		t.Fatal("empty frozen table iterates")
+	}
+	if _, ok := s.Get(nil); ok {
+		t.Fatal("empty frozen table finds a key")
+	}
+	long := bytes.Repeat([]byte{0xff}, 1024)
+	tb := New()
+	tb.Apply([]Entry{{Key: nil, Off: 1, Seq: 1, Kind: Put}, {Key: long, Off: 2, Seq: 1, Kind: Put}})
+	for _, snap := range []func() *Snapshot{tb.Clone, func() *Snapshot { tb.Freeze(); return tb.Clone() }} {
+		s := snap()
+		var got []int64
+		s.Ascend(func(e *Entry) bool { got = append(got, e.Off); return true })
+		if !slices.Equal(got, []int64{1, 2}) {
+			t.Fatalf("order %v", got)
+		}
+		for _, c := range []struct {
+			k   []byte
+			off int64
+		}{{nil, 1}, {long, 2}} {
+			if e, ok := s.Get(c.k); !ok || e.Off != c.off {
+				t.Fatalf("snapshot Get(%d bytes) = %v %+v", len(c.k), ok, e)
+			}
+			if e, ok := tb.Get(c.k); !ok || e.Off != c.off {
+				t.Fatalf("live Get(%d bytes) = %v %+v", len(c.k), ok, e)
+			}
+		}
+	}
+}
+
+// TestSharedPrefix compares the prefix a table tracks key by key with its
+// definition: the common prefix of the smallest and largest keys, at
+// most maxCommon bytes.
+func TestSharedPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 17))
+	for range 2000 {
+		base := bytes.Repeat([]byte{'p'}, rng.IntN(80))
+		tb := New()
+		var keys [][]byte
+		for i := range 1 + rng.IntN(6) {
+			k := slices.Clone(base[:rng.IntN(len(base)+1)])
+			for range rng.IntN(4) {
+				k = append(k, byte('o'+rng.IntN(3)))
+			}
+			keys = append(keys, k)
+			tb.Apply([]Entry{{Key: k, Seq: uint64(i + 1), Kind: Put}})
+		}
+		lo, hi := slices.MinFunc(keys, bytes.Compare), slices.MaxFunc(keys, bytes.Compare)
+		n := 0
+		for n < min(len(lo), len(hi), maxCommon) && lo[n] == hi[n] {
+			n++
+		}
+		want := lo[:n]
+		if tb.Len() < 2 {
+			want = nil
+		}
+		if got := tb.sharedPrefix(); !bytes.Equal(got, want) {
+			t.Fatalf("keys %q: shared prefix %q, want %q", keys, got, want)
+		}
+	}
+}
+
+// TestSnapshotsSeeWholeBatches has one writer overwrite a set of keys, a
+// batch at a time, while readers clone the table: every snapshot must
+// show all keys from one batch, never a mix, as the tree is filled in
+// under them.
+func TestSnapshotsSeeWholeBatches(t *testing.T) {
+	tb := New()
+	const keys, batches = 300, 400
+	batch := make([]Entry, keys)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				s := tb.Clone()
+				var seq uint64
+				n := 0
+				s.Ascend(func(e *Entry) bool {
+					if n == 0 {
+						seq = e.Seq
+					}
+					if e.Seq != seq || e.Off != int64(seq) {
+						t.Errorf("snapshot mixes batches %d and %d", seq, e.Seq)
+						return false
+					}
+					n++
+					return true
+				})
+				if n != 0 && n != keys {
+					t.Errorf("snapshot of %d keys", n)
+				}
+			}
+		})
+	}
+	for b := range batches {
+		for i := range batch {
+			batch[i] = Entry{Key: fmt.Appendf(nil, "k%04d", i*7%keys), Off: int64(b + 1), Seq: uint64(b + 1), Kind: Put}
+		}
+		tb.Apply(batch)
+	}
+	close(done)
+	wg.Wait()
+}
+
 func BenchmarkApply(b *testing.B) {
 	tb := New()
 	key := make([]byte, 16)

@@ -24,36 +24,62 @@ type ordered struct {
 
 // Clone returns a read-only snapshot of the table: later Applies to t do
 // not show in it. It costs ordering the entries applied since the last
-// Clone, O(1) beyond them.
+// Clone (a frozen table's first Clone sorts them all), O(1) beyond them.
 func (t *Table) Clone() *Snapshot {
-	if t.frozen.Load() {
-		t.orderMu.Lock()
-		defer t.orderMu.Unlock()
-		if !t.sortedSet {
-			t.sorted = make([]ordered, t.log.n)
-			for pos := range t.sorted {
-				t.sorted[pos] = t.order(t.log.at(uint32(pos)))
-			}
-			t.sortByKey(t.sorted)
-			t.sortedSet = true
-		}
-		return &Snapshot{tree: t.tree, sorted: t.sorted, frozen: true}
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
 	t.orderMu.Lock()
 	defer t.orderMu.Unlock()
-	t.catchUp()
+	t.mu.RLock()
+	if t.frozen.Load() {
+		t.mu.RUnlock()
+		return t.frozenSnapshot()
+	}
+	run := t.takeUnordered()
+	t.tree.arena = t.arena.view()
+	t.mu.RUnlock()
+
+	t.sortByKey(run, &t.tree.arena)
+	for i := range run {
+		o := &run[i]
+		k := probeKey{prefix: o.prefix, key: t.tree.arena.key(o.key)}
+		*t.tree.set(&k, o.key) = o.slot
+	}
 	return &Snapshot{tree: t.tree.clone()}
 }
 
-func (t *Table) order(s *slot) ordered {
-	return ordered{t.tree.probe(t.tree.arena.key(s.key)).prefix, *s}
+// takeUnordered copies out the slots applied since the last Clone, with
+// their prefixes, and empties the queue. The caller holds mu.
+func (t *Table) takeUnordered() []ordered {
+	run := make([]ordered, len(t.unordered))
+	for i, pos := range t.unordered {
+		run[i] = t.order(t.log.at(pos))
+		t.queued[pos/64] &^= 1 << (pos % 64)
+	}
+	t.unordered = t.unordered[:0]
+	return run
 }
 
-// sortByKey sorts run by prefix, then by key bytes among equal prefixes.
-func (t *Table) sortByKey(run []ordered) {
-	a := &t.tree.arena
+// frozenSnapshot sorts the frozen table's log, once, with orderMu held.
+// Without Applies the log and arena no longer change: no mu is needed.
+func (t *Table) frozenSnapshot() *Snapshot {
+	if t.sorted == nil {
+		run := make([]ordered, t.log.n)
+		for pos := range run {
+			run[pos] = t.order(t.log.at(uint32(pos)))
+		}
+		t.sortByKey(run, &t.arena)
+		t.sorted = &run
+	}
+	keys := &tree{common: t.tree.common, arena: t.arena.view()}
+	return &Snapshot{tree: keys, sorted: *t.sorted, frozen: true}
+}
+
+func (t *Table) order(s *slot) ordered {
+	return ordered{t.tree.probe(t.arena.key(s.key)).prefix, *s}
+}
+
+// sortByKey sorts run by prefix, then by key bytes (in a) among equal
+// prefixes.
+func (t *Table) sortByKey(run []ordered, a *arena) {
 	if len(run) < radixMin {
 		slices.SortFunc(run, func(x, y ordered) int {
 			if c := cmp.Compare(x.prefix, y.prefix); c != 0 {
@@ -117,30 +143,10 @@ func radixSortPrefix(run []ordered) {
 	}
 }
 
-// catchUp inserts the slots applied since the last Clone into the tree,
-// sorted first so that consecutive inserts share their path down it.
-func (t *Table) catchUp() {
-	if len(t.unordered) == 0 {
-		return
-	}
-	run := make([]ordered, len(t.unordered))
-	for i, pos := range t.unordered {
-		run[i] = t.order(t.log.at(pos))
-		t.queued[pos/64] &^= 1 << (pos % 64)
-	}
-	t.sortByKey(run)
-	for i := range run {
-		o := &run[i]
-		k := probeKey{prefix: o.prefix, key: t.tree.arena.key(o.key)}
-		*t.tree.set(&k, o.key) = o.slot
-	}
-	t.unordered = t.unordered[:0]
-}
-
 // Snapshot is an immutable view of a table, for iteration: a tree clone,
 // or for a frozen table its sorted log.
 type Snapshot struct {
-	tree   *tree // with sorted, the frozen table's: for probe and keys only
+	tree   *tree // when frozen, an empty tree: for probe and keys only
 	sorted []ordered
 	frozen bool // sorted, not tree, holds the entries
 }
@@ -165,13 +171,13 @@ func (s *Snapshot) Get(key []byte) (Entry, bool) {
 		if !bytes.Equal(s.tree.arena.key(sl.key), key) {
 			return Entry{}, false
 		}
-		return s.tree.entry(sl), true
+		return s.tree.arena.entry(sl), true
 	}
 	sl, ok := s.tree.get(&k)
 	if !ok {
 		return Entry{}, false
 	}
-	return s.tree.entry(sl), true
+	return s.tree.arena.entry(sl), true
 }
 
 // searchSorted is the first index of the sorted log whose key is >= k.
@@ -199,19 +205,19 @@ func (s *Snapshot) Ascend(fn func(e *Entry) bool) {
 type Iter struct {
 	s   *Snapshot
 	it  iter // over a tree
-	i   int  // over a sorted log
+	at  int  // over a sorted log
 	cur Entry
 }
 
 // NewIter returns an unpositioned iterator; call SeekGE or First.
 func (s *Snapshot) NewIter() *Iter {
-	return &Iter{s: s, it: iter{t: s.tree}, i: len(s.sorted)}
+	return &Iter{s: s, it: iter{t: s.tree}, at: len(s.sorted)}
 }
 
 // First positions at the smallest key.
 func (i *Iter) First() bool {
 	if i.s.frozen {
-		i.i = 0
+		i.at = 0
 		return i.loadSorted()
 	}
 	return i.load(i.it.first())
@@ -221,7 +227,7 @@ func (i *Iter) First() bool {
 func (i *Iter) SeekGE(key []byte) bool {
 	k := i.s.tree.probe(key)
 	if i.s.frozen {
-		i.i = i.s.searchSorted(&k)
+		i.at = i.s.searchSorted(&k)
 		return i.loadSorted()
 	}
 	return i.load(i.it.seekGE(&k))
@@ -230,8 +236,8 @@ func (i *Iter) SeekGE(key []byte) bool {
 // Next advances.
 func (i *Iter) Next() bool {
 	if i.s.frozen {
-		if i.i < len(i.s.sorted) {
-			i.i++
+		if i.at < len(i.s.sorted) {
+			i.at++
 		}
 		return i.loadSorted()
 	}
@@ -240,23 +246,23 @@ func (i *Iter) Next() bool {
 
 func (i *Iter) load(ok bool) bool {
 	if ok {
-		i.cur = i.it.t.entry(&i.it.leaf.slots[i.it.i])
+		i.cur = i.it.t.arena.entry(&i.it.leaf.slots[i.it.i])
 	}
 	return ok
 }
 
 func (i *Iter) loadSorted() bool {
-	if i.i >= len(i.s.sorted) {
+	if i.at >= len(i.s.sorted) {
 		return false
 	}
-	i.cur = i.s.tree.entry(&i.s.sorted[i.i].slot)
+	i.cur = i.s.tree.arena.entry(&i.s.sorted[i.at].slot)
 	return true
 }
 
 // Valid reports whether the iterator is at an entry.
 func (i *Iter) Valid() bool {
 	if i.s.frozen {
-		return i.i < len(i.s.sorted)
+		return i.at < len(i.s.sorted)
 	}
 	return i.it.valid
 }

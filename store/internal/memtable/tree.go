@@ -63,6 +63,12 @@ func (a *arena) add(key []byte) keyRef {
 	return makeRef(last, pos, len(key))
 }
 
+// view is a copy of a's header naming the keys added so far, for readers
+// that must not see the header's later appends.
+func (a *arena) view() arena {
+	return arena{chunks: a.chunks[:len(a.chunks):len(a.chunks)], used: a.used}
+}
+
 func (a *arena) key(r keyRef) []byte {
 	c := a.chunks[r>>32]
 	pos := int(r>>refLenBits) & (maxChunk - 1)
@@ -120,8 +126,7 @@ func newTree(common []byte) *tree {
 // clone returns a read-only copy sharing every node; t copies nodes before
 // writing them from now on.
 func (t *tree) clone() *tree {
-	c := &tree{root: t.root, height: t.height, count: t.count, common: t.common,
-		arena: arena{chunks: t.arena.chunks[:len(t.arena.chunks):len(t.arena.chunks)]}}
+	c := &tree{root: t.root, height: t.height, count: t.count, common: t.common, arena: t.arena.view()}
 	t.cow = cowToken.Add(1)
 	return c
 }
