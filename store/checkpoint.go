@@ -92,6 +92,21 @@ func (db *DB) kickCheckpoint() {
 	}
 }
 
+// waitWALSpace is called by a writer that found the WAL full. When a
+// checkpoint is running, its end frees the records it drained, so the
+// writer waits for it instead of running another on its own core right
+// after; when none was, or its end freed nothing, it runs one.
+func (db *DB) waitWALSpace() error {
+	before := db.wal.Used()
+	db.ckptMu.Lock()
+	freed := db.wal.Used() < before
+	db.ckptMu.Unlock()
+	if freed {
+		return nil
+	}
+	return db.waitCheckpoint()
+}
+
 // waitCheckpoint is called by a writer that found the WAL full: it runs a
 // checkpoint itself, then waits until readers release enough old versions
 // for the WAL space to come back.

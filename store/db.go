@@ -508,7 +508,7 @@ func (db *DB) setCheckpointTrigger() {
 // write), so that a load into a new store grows it at most once or twice;
 // the tables after it are sized by their predecessors (NewAfter).
 func (db *DB) newTable() *memtable.Table {
-	return memtable.NewSized(int(min(db.ckptAt, maxCheckpointTrigger) / 256))
+	return memtable.NewSized(int(min(db.ckptAt, maxCheckpointTrigger) / 128))
 }
 
 // maxCheckpointTrigger caps the WAL fill that starts a checkpoint, which is

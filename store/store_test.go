@@ -257,6 +257,34 @@ func TestFullRegion(t *testing.T) {
 	}
 }
 
+// TestNoSpaceStaysRefused checks that a put refused for space is not let in
+// by the checkpoint it triggers: with keys buffered (a delete before each
+// try), the refusal runs a checkpoint and looks again, and that second
+// look once took the budget it had just zeroed for another writer's
+// refill. The checkpoints' reserve must survive the tries.
+func TestNoSpaceStaysRefused(t *testing.T) {
+	db, _ := openTest(t, 1<<20)
+	val := bytes.Repeat([]byte("x"), 4000)
+	var err error
+	for n := 0; err == nil; n++ {
+		err = db.Put([]byte(fmt.Sprintf("k%05d", n)), val)
+	}
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("filling: %v", err)
+	}
+	for i := range 20 {
+		if err := db.Delete([]byte("absent")); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Put([]byte(fmt.Sprintf("more%02d", i)), val); !errors.Is(err, ErrNoSpace) {
+			t.Fatalf("try %d after the region filled: %v", i, err)
+		}
+	}
+	if free := db.alloc.Stats().Free; free < db.reserve() {
+		t.Fatalf("%d bytes free, under the %d-byte reserve", free, db.reserve())
+	}
+}
+
 // TestModel runs random operations on branches and snapshots, checkpoints,
 // clean reopens and crashes against a model per ref.
 func TestModel(t *testing.T) {

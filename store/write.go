@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/daxkv/daxkv/store/internal/format"
 	"github.com/daxkv/daxkv/store/internal/memtable"
@@ -153,7 +154,7 @@ func (db *DB) commit(r *refHandle, b *batch) error {
 		})
 		if errors.Is(err, wal.ErrFull) {
 			db.gate.RUnlock()
-			if err := db.waitCheckpoint(); err != nil {
+			if err := db.waitWALSpace(); err != nil {
 				db.abort(b)
 				return err
 			}
@@ -267,16 +268,32 @@ func (db *DB) admit(n int64) error {
 		return nil
 	}
 	err := db.refillAdmission(n)
-	if err == nil || !errors.Is(err, ErrNoSpace) || db.buffered() == 0 {
+	if err == nil || !errors.Is(err, ErrNoSpace) {
 		return err
 	}
 	// Space may be held by what a checkpoint releases (superseded values,
 	// the leaf copies budgeted for buffered keys): run one, then look again.
-	if cerr := db.waitCheckpoint(); cerr != nil {
+	if db.buffered() > 0 {
+		if cerr := db.waitCheckpoint(); cerr != nil {
+			return err
+		}
+	}
+	// What a checkpoint freed comes back once no reader pins the versions
+	// before it (a view, or the leaf directory builder for a moment).
+	if !db.vers.waitReaped(garbageWait) {
 		return err
+	}
+	// A fresh attempt: the failed refill zeroed the budget, which the
+	// refill would take for another writer's refill.
+	if db.admitBudget.Add(-n) >= 0 {
+		return nil
 	}
 	return db.refillAdmission(n)
 }
+
+// garbageWait bounds how long a write refused for space waits for readers
+// to release what checkpoints freed before it reports ErrNoSpace.
+const garbageWait = 100 * time.Millisecond
 
 // buffered counts keys waiting in memtables for a checkpoint.
 func (db *DB) buffered() int {

@@ -3,7 +3,6 @@ package memtable
 import (
 	"bytes"
 	"hash/maphash"
-	"math"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
@@ -27,14 +26,17 @@ type entryLog struct {
 
 const logChunkBits = 12
 
+// maxLogEntries bounds a table: homes in the hash index come from 32 hash
+// bits, enough for the 2^32 cells 2^31 keys take. (It would be 64 GiB of
+// log; a checkpoint comes long before.)
+const maxLogEntries = 1 << 31
+
 func (l *entryLog) at(pos uint32) *slot {
 	return &l.chunks[pos>>logChunkBits][pos&(1<<logChunkBits-1)]
 }
 
 func (l *entryLog) add(s slot) uint32 {
-	if uint64(l.n) == math.MaxUint32 {
-		// pos+1 must fit an index cell's 32 bits (and 2^32 entries
-		// would take 128 GiB of log).
+	if l.n == maxLogEntries {
 		panic("memtable: table full")
 	}
 	if l.n>>logChunkBits == len(l.chunks) {
@@ -47,9 +49,11 @@ func (l *entryLog) add(s slot) uint32 {
 }
 
 // hashIndex maps a key to its log position by open addressing with linear
-// probing. A cell is tag<<32 | pos+1 (zero is empty): the tag, 32 more
-// bits of the key's hash, lets a probe skip cells of other keys without
-// reading their key bytes, a cache miss each.
+// probing. A cell is tag<<32 | pos+1 (zero is empty), the tag being the
+// top 32 bits of the key's hash. The cell's home is the tag's low bits,
+// so growing needs only the cells; the tag's other bits let a probe skip
+// cells of other keys without reading their key bytes, a cache miss
+// each. Up to 2^31 keys, so that homes fit the tag.
 type hashIndex struct {
 	seed  maphash.Seed
 	cells []uint64 // nil until the first insert
@@ -85,7 +89,7 @@ func (x *hashIndex) setCells(c []uint64) {
 // at; it may be from a smaller index the table has since outgrown.
 func (x *hashIndex) prefetch(h uint64) {
 	if c := x.published.Load(); c != nil {
-		prefetch.Line(unsafe.Pointer(&(*c)[h&uint64(len(*c)-1)]))
+		prefetch.Line(unsafe.Pointer(&(*c)[h>>32&uint64(len(*c)-1)]))
 	}
 }
 
@@ -98,7 +102,7 @@ func (x *hashIndex) find(h uint64, key []byte, log *entryLog, a *arena) (uint32,
 	}
 	mask := uint64(len(x.cells) - 1)
 	tag := h >> 32
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := tag & mask; ; i = (i + 1) & mask {
 		c := x.cells[i]
 		if c == 0 {
 			return 0, false
@@ -112,34 +116,37 @@ func (x *hashIndex) find(h uint64, key []byte, log *entryLog, a *arena) (uint32,
 	}
 }
 
-// insert adds the key at log position pos, the log's newest, known to be
+// insert adds the key hashed to h at log position pos, known to be
 // absent before.
-func (x *hashIndex) insert(h uint64, pos uint32, log *entryLog, a *arena) {
+func (x *hashIndex) insert(h uint64, pos uint32) {
 	if x.cells == nil {
 		x.setCells(make([]uint64, minIndexCells))
 	}
 	if 2*(x.n+1) > len(x.cells) {
-		x.grow(pos, log, a)
+		x.grow()
 	}
-	x.place(h, pos)
+	x.placeCell(h>>32<<32 | uint64(pos+1))
 	x.n++
 }
 
-func (x *hashIndex) place(h uint64, pos uint32) {
+func (x *hashIndex) placeCell(c uint64) {
 	mask := uint64(len(x.cells) - 1)
-	i := h & mask
+	i := c >> 32 & mask
 	for x.cells[i] != 0 {
 		i = (i + 1) & mask
 	}
-	x.cells[i] = h>>32<<32 | uint64(pos+1)
+	x.cells[i] = c
 }
 
-// grow doubles the index, or makes it the size it was made for, and
-// hashes the keys before log position end again: they are read in arrival
-// order, so the arena streams through the cache.
-func (x *hashIndex) grow(end uint32, log *entryLog, a *arena) {
-	x.setCells(make([]uint64, max(2*len(x.cells), x.want)))
-	for pos := range end {
-		x.place(x.hash(a.key(log.at(pos).key)), pos)
+// grow doubles the index, or makes it the size it was made for. Cells
+// keep the hash bits their home is taken from, so they move without
+// their keys being read or hashed again: one pass over the old cells.
+func (x *hashIndex) grow() {
+	old := x.cells
+	x.setCells(make([]uint64, max(2*len(old), x.want)))
+	for _, c := range old {
+		if c != 0 {
+			x.placeCell(c)
+		}
 	}
 }

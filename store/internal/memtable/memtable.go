@@ -101,9 +101,9 @@ func New() *Table { return newTable(nil, 0) }
 
 // NewSized returns an empty table whose index will hold keys keys (at most
 // maxSizedKeys) before it grows again: its first growth, at a few hundred
-// keys, jumps to that size. Growing hashes every key again and stalls the
-// table's writers and readers meanwhile; a table that stays small costs
-// only the minimal index.
+// keys, jumps to that size. Growing moves every index cell and stalls the
+// table's writers and readers meanwhile (a few ms at 256K keys); a table
+// that stays small costs only the minimal index.
 func NewSized(keys int) *Table { return newTable(nil, keys) }
 
 // maxSizedKeys caps the keys a new table is sized for (32 MiB of index).
@@ -162,7 +162,7 @@ func (t *Table) applyOne(e *Entry) {
 	if !existed {
 		next.key = t.arena.add(e.Key)
 		pos = t.log.add(next)
-		t.index.insert(h, pos, &t.log, &t.arena)
+		t.index.insert(h, pos)
 		t.trackPrefix(next.key)
 		t.queue(pos)
 		t.bytes += int64(len(e.Key)) + inlineBytes(&next) + entryOverhead
