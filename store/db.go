@@ -433,7 +433,7 @@ func (db *DB) load() error {
 	db.setCheckpointTrigger()
 	for _, r := range cat.Refs {
 		if r.Kind == format.KindBranch {
-			active[r.ID], upTo[r.ID] = db.newTable(), r.Seq
+			active[r.ID], upTo[r.ID] = db.firstTable(r), r.Seq
 		}
 	}
 	var replayed uint64
@@ -502,22 +502,28 @@ func (db *DB) setCheckpointTrigger() {
 	}
 }
 
-// newTable returns a memtable for a branch with no table before it. Its
-// index is sized for the keys of 256-byte records up to the checkpoint
-// trigger (at most 256K keys, 8 MiB of index, allocated by the first
-// write), so that a load into a new store grows it at most once or twice;
-// the tables after it are sized by their predecessors (NewAfter).
-func (db *DB) newTable() *memtable.Table {
+// firstTable returns the memtable a branch starts with at Open. The main
+// branch's index is sized for the keys of 128-byte records up to the
+// checkpoint trigger (at most 512K keys, 8 MiB of index, allocated when
+// the table passes 512 keys), so that a load into a new store grows it
+// once; other branches start small, since they share the trigger. Every
+// table after a checkpoint is sized by its predecessor (NewAfter).
+func (db *DB) firstTable(r format.Ref) *memtable.Table {
+	if r.Name != MainBranch {
+		return memtable.New()
+	}
 	return memtable.NewSized(int(min(db.ckptAt, maxCheckpointTrigger) / 128))
 }
 
 // maxCheckpointTrigger caps the WAL fill that starts a checkpoint, which is
 // otherwise half the WAL. The memtable a checkpoint drains grows with it:
-// past about half a million entries its inserts slow down (cache misses),
-// its heap passes 200 MiB, and recovery after a crash replays more. With
-// a 4 GiB region (a 256 MiB WAL) daxkv bench fillrandom ran at 290-394K
-// ops/s with the 128 MiB trigger and 372-420K with 64 MiB. The rest of a
-// bigger WAL still absorbs bursts while a checkpoint runs.
+// its heap passes 200 MiB past about half a million entries, a checkpoint
+// takes longer than writers take to fill the WAL's rest, and recovery
+// after a crash replays more. With a 4 GiB region (a 256 MiB WAL) daxkv
+// bench fillrandom ran at 290-394K ops/s with the 128 MiB trigger and
+// 372-420K with 64 MiB (fourth session, when inserts also slowed with the
+// memtable's size). The rest of a bigger WAL still absorbs bursts while a
+// checkpoint runs.
 const maxCheckpointTrigger = 64 << 20
 
 // extentLen is the allocation length of an extent the tree reports: a

@@ -258,10 +258,11 @@ func TestFullRegion(t *testing.T) {
 }
 
 // TestNoSpaceStaysRefused checks that a put refused for space is not let in
-// by the checkpoint it triggers: with keys buffered (a delete before each
-// try), the refusal runs a checkpoint and looks again, and that second
-// look once took the budget it had just zeroed for another writer's
-// refill. The checkpoints' reserve must survive the tries.
+// by the checkpoint it triggers, nor by another writer's refusal: with
+// keys buffered (a delete before each try), the refusal runs a checkpoint
+// and looks again, and that second look once took the budget it had just
+// zeroed for another writer's refill; concurrent writers took it the same
+// way. The checkpoints' reserve must survive the tries.
 func TestNoSpaceStaysRefused(t *testing.T) {
 	db, _ := openTest(t, 1<<20)
 	val := bytes.Repeat([]byte("x"), 4000)
@@ -280,6 +281,20 @@ func TestNoSpaceStaysRefused(t *testing.T) {
 			t.Fatalf("try %d after the region filled: %v", i, err)
 		}
 	}
+	// Many writers at once: a refill that fails must not let in the
+	// writers queued behind it (each once found the budget it zeroed).
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				if err := db.Put([]byte(fmt.Sprintf("w%02d-%02d", w, i)), val); !errors.Is(err, ErrNoSpace) {
+					t.Errorf("writer %d, try %d after the region filled: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 	if free := db.alloc.Stats().Free; free < db.reserve() {
 		t.Fatalf("%d bytes free, under the %d-byte reserve", free, db.reserve())
 	}

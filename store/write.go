@@ -274,7 +274,10 @@ func (db *DB) admit(n int64) error {
 	// Space may be held by what a checkpoint releases (superseded values,
 	// the leaf copies budgeted for buffered keys): run one, then look again.
 	if db.buffered() > 0 {
-		if cerr := db.waitCheckpoint(); cerr != nil {
+		if cerr := db.checkpoint(); cerr != nil {
+			if !errors.Is(cerr, ErrNoSpace) {
+				return cerr
+			}
 			return err
 		}
 	}
@@ -282,11 +285,6 @@ func (db *DB) admit(n int64) error {
 	// before it (a view, or the leaf directory builder for a moment).
 	if !db.vers.waitReaped(garbageWait) {
 		return err
-	}
-	// A fresh attempt: the failed refill zeroed the budget, which the
-	// refill would take for another writer's refill.
-	if db.admitBudget.Add(-n) >= 0 {
-		return nil
 	}
 	return db.refillAdmission(n)
 }
@@ -313,8 +311,10 @@ func (db *DB) buffered() int {
 func (db *DB) refillAdmission(n int64) error {
 	db.admitMu.Lock()
 	defer db.admitMu.Unlock()
-	if db.admitBudget.Load() >= 0 {
-		return nil // another writer refilled it
+	// The budget a writer charged before calling may have been replaced
+	// since, by another writer's refill or failure: charge it again.
+	if db.admitBudget.Load() >= 0 && db.admitBudget.Add(-n) >= 0 {
+		return nil
 	}
 	st := db.alloc.Stats()
 	v := db.vers.acquire()

@@ -5,9 +5,10 @@
 // Entries do not copy values: an inline value is named by its offset in
 // the mapped region (inside the WAL record that carried it) and a large
 // value by its extent, so the memtable costs a key copy, a 32-byte log
-// slot and 16-32 bytes of index per entry, plus 40 bytes once ordered. The ring space a table points into is reused only after the
-// checkpoint that drains the table is durable and no reader can still see
-// it (the store's version epochs).
+// slot and 16-32 bytes of index per entry (more in a table sized for more
+// keys than it got), plus 40 bytes once ordered. The ring space a table
+// points into is reused only after the checkpoint that drains the table
+// is durable and no reader can still see it (the store's version epochs).
 //
 // Point operations (Apply, Get) go through a hash index over a log of the
 // table's newest entries (index.go): an insert costs one cache miss, on

@@ -10,9 +10,11 @@ import (
 	"unsafe"
 )
 
-// The ordered map under a Table: a copy-on-write B+tree specialised for
-// memtable entries. It replaced github.com/tidwall/btree because random
-// inserts into a few hundred thousand entries were half the cost of a Put:
+// The ordered map under a Table, filled by Clone (order.go): a
+// copy-on-write B+tree specialised for memtable entries. Until the eighth
+// session every Apply inserted into it; it replaced github.com/tidwall/btree
+// because random inserts into a few hundred thousand entries were half the
+// cost of a Put:
 // generic items holding a string pointer made every node scanned by the GC
 // and every shift a write-barriered copy, and the binary search compared
 // through a function value. Here leaves hold no pointers at all (keys live
