@@ -7,6 +7,9 @@ import (
 	"hash/maphash"
 	"runtime"
 	"slices"
+	"unsafe"
+
+	"github.com/daxkv/daxkv/internal/prefetch"
 )
 
 // Leaf fingerprints let a point lookup skip a leaf's slot array. A
@@ -153,6 +156,9 @@ func (t *Tree) fpGet(d *Dir, i int, off int64, key []byte) (v Value, ok bool, er
 	}
 	want := fpTag(key)
 	b := t.mem[off : off+NodeSize : off+NodeSize]
+	// The node is one page: touching it now starts the page walk the
+	// entry's load would wait for, while the fingerprints' line loads.
+	prefetch.Line(unsafe.Pointer(&b[0]))
 	for _, e := range d.fps[d.fpStart[i]:d.fpStart[i+1]] {
 		if e&^fpPosMask != want {
 			continue
