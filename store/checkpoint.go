@@ -102,8 +102,8 @@ func (db *DB) waitWALSpace() error {
 	db.ckptMu.Lock()
 	freed := db.wal.Used() < before
 	db.ckptMu.Unlock()
-	if e := db.broken.Load(); e != nil {
-		return fmt.Errorf("%w: store stopped accepting writes: %w", ErrReadOnly, *e)
+	if err := db.writesStopped(); err != nil {
+		return err
 	}
 	if freed {
 		return nil

@@ -795,8 +795,17 @@ func (db *DB) beginWrite() error {
 		db.end()
 		return fmt.Errorf("%w: store opened read-only", ErrReadOnly)
 	}
-	if e := db.broken.Load(); e != nil {
+	if err := db.writesStopped(); err != nil {
 		db.end()
+		return err
+	}
+	return nil
+}
+
+// writesStopped returns the error writes get once the store is broken
+// (fail), or nil.
+func (db *DB) writesStopped() error {
+	if e := db.broken.Load(); e != nil {
 		return fmt.Errorf("%w: store stopped accepting writes: %w", ErrReadOnly, *e)
 	}
 	return nil

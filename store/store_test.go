@@ -300,6 +300,38 @@ func TestNoSpaceStaysRefused(t *testing.T) {
 	}
 }
 
+// TestRefusalWithViewOpen has deletes buffered (each counts a leaf copy
+// against the space) while a view holds an old version: the checkpoint a
+// refused put runs makes room by itself, and the put must get it even
+// though the view keeps what that checkpoint freed.
+func TestRefusalWithViewOpen(t *testing.T) {
+	db, _ := openTest(t, 8<<20)
+	val := bytes.Repeat([]byte("v"), 1000)
+	for i := range 3800 {
+		if err := db.Put([]byte(fmt.Sprintf("k%05d", i)), val); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	if err := db.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1500 {
+		if err := db.Delete([]byte(fmt.Sprintf("k%05d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = db.View(func(*View) error { close(held); <-release; return nil })
+	}()
+	<-held
+	defer close(release)
+	db.admitBudget.Store(0) // the next put must look at the space again
+	if err := db.Put([]byte("new"), []byte("value")); err != nil {
+		t.Fatalf("put with %d bytes free: %v", db.alloc.Stats().Free, err)
+	}
+}
+
 // TestModel runs random operations on branches and snapshots, checkpoints,
 // clean reopens and crashes against a model per ref.
 func TestModel(t *testing.T) {

@@ -147,17 +147,12 @@ func (s *versionSet) waitUnpinned(tick func()) {
 }
 
 // waitReaped waits up to d for every version but the current one to be
-// released, and reports whether none is left: it returns at once when
-// there is nothing to wait for.
-func (s *versionSet) waitReaped(d time.Duration) bool {
+// released; it returns at once when there is nothing to wait for.
+func (s *versionSet) waitReaped(d time.Duration) {
 	deadline := time.Now().Add(d)
-	for s.pinned() > 1 {
-		if time.Now().After(deadline) {
-			return false
-		}
+	for s.pinned() > 1 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Microsecond)
 	}
-	return true
 }
 
 // pinned reports how many versions are alive (current included).

@@ -275,6 +275,9 @@ func (db *DB) admit(n int64) error {
 	// the leaf copies budgeted for buffered keys): run one, then look again.
 	if db.buffered() > 0 {
 		if cerr := db.checkpoint(); cerr != nil {
+			if serr := db.writesStopped(); serr != nil {
+				return serr
+			}
 			if !errors.Is(cerr, ErrNoSpace) {
 				return cerr
 			}
@@ -282,10 +285,10 @@ func (db *DB) admit(n int64) error {
 		}
 	}
 	// What a checkpoint freed comes back once no reader pins the versions
-	// before it (a view, or the leaf directory builder for a moment).
-	if !db.vers.waitReaped(garbageWait) {
-		return err
-	}
+	// before it (a view, or the leaf directory builder for a moment). A
+	// reader that stays, even the caller's own view, only delays the look
+	// again: the checkpoint may have made room by itself.
+	db.vers.waitReaped(garbageWait)
 	return db.refillAdmission(n)
 }
 
