@@ -195,7 +195,7 @@ func (db *DB) prefetchApply(r *refHandle, b *batch) {
 		return
 	}
 	for i := range min(len(b.entries), prefetchKeys) {
-		t.Prefetch(b.entries[i].Key)
+		t.Prefetch(&b.entries[i])
 	}
 }
 

@@ -55,10 +55,8 @@ func (l *entryLog) add(s slot) uint32 {
 // cells of other keys without reading their key bytes, a cache miss
 // each. Up to 2^31 keys, so that homes fit the tag.
 type hashIndex struct {
-	seed  maphash.Seed
 	cells []uint64 // nil until the first insert
 	want  int      // cells the first growth jumps to
-	n     int
 	// published is cells, for Prefetch, which runs without the lock.
 	published atomic.Pointer[[]uint64]
 }
@@ -69,10 +67,7 @@ const minIndexCells = 1 << 10
 // allocated by the first insert, and its first growth jumps to the full
 // size: a table that stays empty costs nothing and one that stays small
 // 8 KiB, while a busy one rehashes only a few hundred keys.
-func (x *hashIndex) init(keys int) {
-	x.seed = maphash.MakeSeed()
-	x.want = cellsFor(keys)
-}
+func (x *hashIndex) init(keys int) { x.want = cellsFor(keys) }
 
 // cellsFor is the index size that holds keys keys at a load of at most
 // one half, which keeps probe runs short.
@@ -93,7 +88,11 @@ func (x *hashIndex) prefetch(h uint64) {
 	}
 }
 
-func (x *hashIndex) hash(key []byte) uint64 { return maphash.Bytes(x.seed, key) }
+// keySeed seeds every table's hash, so that a hash taken before the
+// table that applies it is known (Prefetch) stays valid.
+var keySeed = maphash.MakeSeed()
+
+func hashKey(key []byte) uint64 { return maphash.Bytes(keySeed, key) }
 
 // find returns the log position of key, whose hash is h.
 func (x *hashIndex) find(h uint64, key []byte, log *entryLog, a *arena) (uint32, bool) {
@@ -117,16 +116,15 @@ func (x *hashIndex) find(h uint64, key []byte, log *entryLog, a *arena) (uint32,
 }
 
 // insert adds the key hashed to h at log position pos, known to be
-// absent before.
+// absent before. Positions are dense, so pos keys are already in.
 func (x *hashIndex) insert(h uint64, pos uint32) {
 	if x.cells == nil {
 		x.setCells(make([]uint64, minIndexCells))
 	}
-	if 2*(x.n+1) > len(x.cells) {
+	if 2*(int(pos)+1) > len(x.cells) {
 		x.grow()
 	}
 	x.placeCell(h>>32<<32 | uint64(pos+1))
-	x.n++
 }
 
 func (x *hashIndex) placeCell(c uint64) {

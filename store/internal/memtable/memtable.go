@@ -42,6 +42,17 @@ type Entry struct {
 	Len  int64  // value length
 	Seq  uint64 // WAL sequence number of the batch that wrote it
 	Kind Kind
+	// hash is Key's, taken by Prefetch so that Apply does not hash it
+	// again; zero until then. Build a new Entry rather than change the
+	// Key of one that was prefetched.
+	hash uint64
+}
+
+func (e *Entry) keyHash() uint64 {
+	if e.hash != 0 {
+		return e.hash
+	}
+	return hashKey(e.Key)
 }
 
 func (s *slot) seq() uint64 { return s.seqKind >> 8 }
@@ -158,7 +169,7 @@ func (t *Table) Apply(entries []Entry) {
 
 func (t *Table) applyOne(e *Entry) {
 	next := slot{off: e.Off, len: e.Len, seqKind: e.Seq<<8 | uint64(e.Kind)}
-	h := t.index.hash(e.Key)
+	h := e.keyHash()
 	pos, existed := t.index.find(h, e.Key, &t.log, &t.arena)
 	if !existed {
 		next.key = t.arena.add(e.Key)
@@ -229,9 +240,15 @@ func inlineBytes(s *slot) int64 {
 	return 0
 }
 
-// Prefetch starts loading what an Apply or Get of key reads first, so that
-// its cache miss overlaps the caller's work until then (a WAL commit).
-func (t *Table) Prefetch(key []byte) { t.index.prefetch(t.index.hash(key)) }
+// Prefetch starts loading what an Apply of e reads first, so that its
+// cache miss overlaps the caller's work until then (a WAL commit). It
+// keeps e's key hash for the Apply, of this table or the next.
+func (t *Table) Prefetch(e *Entry) {
+	if e.hash == 0 {
+		e.hash = hashKey(e.Key)
+	}
+	t.index.prefetch(e.hash)
+}
 
 // Get returns the entry for key, if the table has one (a tombstone counts).
 func (t *Table) Get(key []byte) (Entry, bool) {
@@ -240,7 +257,7 @@ func (t *Table) Get(key []byte) (Entry, bool) {
 		// is not ordered before this read.
 		return Entry{}, false
 	}
-	h := t.index.hash(key)
+	h := hashKey(key)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	pos, ok := t.index.find(h, key, &t.log, &t.arena)

@@ -88,8 +88,9 @@ func TestConcurrentApplyAndRead(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 2000; i++ {
 				k := []byte(fmt.Sprintf("w%d-%d", w, i))
-				tb.Prefetch(k)
-				tb.Apply([]Entry{{Key: k, Off: int64(i), Seq: uint64(i + 1), Kind: Put}})
+				e := []Entry{{Key: k, Off: int64(i), Seq: uint64(i + 1), Kind: Put}}
+				tb.Prefetch(&e[0]) // Apply uses the hash it keeps
+				tb.Apply(e)
 				if e, ok := tb.Get(k); !ok || !bytes.Equal(e.Key, k) || e.Off != int64(i) {
 					t.Errorf("lost %s", k)
 					return
@@ -119,7 +120,7 @@ func TestFrozenCloneWhileReading(t *testing.T) {
 		wg.Go(func() {
 			for i := range 3000 {
 				k := fmt.Appendf(nil, "k%06d", (i*31+r)%n)
-				tb.Prefetch(k)
+				tb.Prefetch(&Entry{Key: k})
 				if _, ok := tb.Get(k); !ok {
 					t.Errorf("lost %s", k)
 					return
