@@ -207,9 +207,9 @@ func (db *DB) checkpointIdle() bool {
 
 // treeGet looks key up in the tree at root, through its directory when v
 // has one.
-func (db *DB) treeGet(v *version, root int64, key []byte) (btree.Value, bool, error) {
+func (db *DB) treeGet(v *version, root int64, key []byte) (btree.Loc, bool, error) {
 	if d := v.dir(root); d != nil {
-		return db.tree.GetDir(d, key)
+		return db.tree.FindDir(d, key)
 	}
-	return db.tree.Get(root, key)
+	return db.tree.Find(root, key)
 }

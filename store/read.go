@@ -46,35 +46,38 @@ func (r *refHandle) appendGet(dst, key []byte) ([]byte, error) {
 // memory; call under the guard.
 func (db *DB) lookupLive(v *version, id uint32, root int64, key []byte) ([]byte, error) {
 	if t := v.active[id]; t != nil {
-		if e, ok := t.Get(key); ok {
-			return db.entryValue(&e, key)
+		if l, ok := t.Find(key); ok {
+			return db.entryValue(l, key)
 		}
 	}
 	if t := v.frozen[id]; t != nil {
-		if e, ok := t.Get(key); ok {
-			return db.entryValue(&e, key)
+		if l, ok := t.Find(key); ok {
+			return db.entryValue(l, key)
 		}
 	}
 	return db.treeLookup(v, root, key)
 }
 
 func (db *DB) treeLookup(v *version, root int64, key []byte) ([]byte, error) {
-	val, ok, err := db.treeGet(v, root, key)
+	l, ok, err := db.treeGet(v, root, key)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
 	}
-	return db.treeValue(&val, key)
+	if l.Ext {
+		return db.extValue(l.Off, l.Len, key)
+	}
+	return db.mem[l.Off : l.Off+l.Len : l.Off+l.Len], nil
 }
 
-func (db *DB) entryValue(e *memtable.Entry, key []byte) ([]byte, error) {
-	switch e.Kind {
+func (db *DB) entryValue(l memtable.Loc, key []byte) ([]byte, error) {
+	switch l.Kind {
 	case memtable.Put:
-		return db.mem[e.Off : e.Off+e.Len : e.Off+e.Len], nil
+		return db.mem[l.Off : l.Off+l.Len : l.Off+l.Len], nil
 	case memtable.PutExt:
-		return db.extValue(e.Off, e.Len, key)
+		return db.extValue(l.Off, l.Len, key)
 	}
 	return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
 }
@@ -181,9 +184,9 @@ func (vw *View) Get(key []byte) ([]byte, error) {
 			if s == nil {
 				continue
 			}
-			if e, ok := s.Get(key); ok {
+			if l, ok := s.Find(key); ok {
 				var err error
-				out, err = vw.db.entryValue(&e, key)
+				out, err = vw.db.entryValue(l, key)
 				return err
 			}
 		}
@@ -281,7 +284,7 @@ func (m *mergeIter) scan(start, end []byte, fn func(key, value []byte) error) er
 			ok = t.Next() // shadowed by the memtable
 		}
 		if e.Kind != memtable.Delete {
-			val, err := m.db.entryValue(e, mk)
+			val, err := m.db.entryValue(e.Loc(), mk)
 			if err != nil {
 				return err
 			}
@@ -381,13 +384,19 @@ func (r *refHandle) appendGetIn(v *version, dst, key []byte) ([]byte, error) {
 	out := dst
 	err := db.guard(func() error {
 		val, err := db.lookupLive(v, r.id, root, key)
-		if err == nil {
-			out = append(dst, val...)
-			if out == nil {
-				out = []byte{}
-			}
+		if err != nil {
+			return err
 		}
-		return err
+		if dst == nil {
+			// The compiler turns make+copy into one allocation without
+			// zeroing; append to nil takes the longer growslice path.
+			// The result is not nil even for an empty value.
+			out = make([]byte, len(val))
+			copy(out, val)
+			return nil
+		}
+		out = append(dst, val...)
+		return nil
 	})
 	return out, err
 }

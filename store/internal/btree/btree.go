@@ -56,6 +56,25 @@ type Value struct {
 	Len    int64  // value length
 }
 
+// Loc is where a point lookup found a value: Len bytes inline at region
+// offset Off, or, when Ext, in the value extent at Off. Lookups return a
+// Loc rather than a Value because it is small enough for the compiler to
+// keep in registers: a Value is copied through the stack at every return,
+// and on the read path those copies cost more than the rest of the call.
+type Loc struct {
+	Off int64
+	Len int64
+	Ext bool
+}
+
+// ValueOf is the Value at l; inline bytes are a slice of the mapping.
+func (t *Tree) ValueOf(l Loc) Value {
+	if l.Ext {
+		return Value{Ext: l.Off, Len: l.Len}
+	}
+	return Value{Inline: t.mem[l.Off : l.Off+l.Len : l.Off+l.Len], Len: l.Len}
+}
+
 // Tree reads and writes copy-on-write B+trees in one mapped region.
 type Tree struct {
 	mem      []byte

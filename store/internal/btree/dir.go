@@ -245,20 +245,21 @@ func (t *Tree) dirVisit(d *Dir, n node, lo []byte) error {
 	return nil
 }
 
-// GetDir is Get through a directory of the tree at d.Root(): one node read.
-func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
+// FindDir is Find through a directory of the tree at d.Root(): one node
+// read.
+func (t *Tree) FindDir(d *Dir, key []byte) (Loc, bool, error) {
 	if err := checkKey(key); err != nil {
-		return Value{}, false, err
+		return Loc{}, false, err
 	}
 	if d.root == 0 {
-		return Value{}, false, nil
+		return Loc{}, false, nil
 	}
 	i := d.find(key)
 	e := d.leaf[i]
 	off := e &^ leafTied
 	if d.fpStart != nil {
-		if v, ok, err := t.fpGet(d, i, off, key); ok || err != nil {
-			return v, ok, err
+		if l, ok, err := t.fpFind(d, i, off, key); ok || err != nil {
+			return l, ok, err
 		}
 	}
 	// A lookup reads the header and slots, then one entry, unless the
@@ -272,7 +273,7 @@ func (t *Tree) GetDir(d *Dir, key []byte) (Value, bool, error) {
 	}
 	n, err := t.readNode(off, 0)
 	if err != nil {
-		return Value{}, false, err
+		return Loc{}, false, err
 	}
 	if e&leafTied == 0 && n.count > 1 && n.slotPrefix(0) == n.slotPrefix(n.count-1) {
 		t.warmRange(off+int64(n.heap), off+NodeSize) // bounds did not tell

@@ -41,10 +41,10 @@ func TestDirCommonPrefix(t *testing.T) {
 		if k == "" {
 			continue
 		}
-		v, ok, err := e.tr.GetDir(d, []byte(k))
+		v, ok, err := getDir(e.tr, d, []byte(k))
 		want, wantOK := m[k]
 		if err != nil || ok != wantOK || (ok && !bytes.Equal(e.bytesOf(v), want)) {
-			t.Fatalf("GetDir(%q) = %q, %v, %v; want %q, %v", k, e.bytesOf(v), ok, err, want, wantOK)
+			t.Fatalf("FindDir(%q) = %q, %v, %v; want %q, %v", k, e.bytesOf(v), ok, err, want, wantOK)
 		}
 	}
 }

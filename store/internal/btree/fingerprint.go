@@ -144,15 +144,15 @@ func (n *node) fingerprints(fps []uint32) ([]uint32, error) {
 	return fps, nil
 }
 
-// fpGet looks key up among the fingerprints of leaf i of d, at off. ok is
+// fpFind looks key up among the fingerprints of leaf i of d, at off. ok is
 // false when no entry matched: the caller then searches the slots. It
 // reads the entry without the header checks of readNode (magic, level,
 // self offset): the fingerprints were taken from this node after they
 // passed, and nodes do not change. Every read stays inside the node
 // whatever the fingerprints say.
-func (t *Tree) fpGet(d *Dir, i int, off int64, key []byte) (v Value, ok bool, err error) {
+func (t *Tree) fpFind(d *Dir, i int, off int64, key []byte) (Loc, bool, error) {
 	if !t.nodeInRegion(off) {
-		return Value{}, false, nil // the slot path reports it
+		return Loc{}, false, nil // the slot path reports it
 	}
 	want := fpTag(key)
 	b := t.mem[off : off+NodeSize : off+NodeSize]
@@ -175,9 +175,8 @@ func (t *Tree) fpGet(d *Dir, i int, off int64, key []byte) (v Value, ok bool, er
 		if !bytes.Equal(b[pos:pos+len(key)], key) {
 			continue
 		}
-		n := node{off: off, b: b, heap: hdrSize, lim: int64(len(t.mem))}
-		v, err := n.valueAt(pos+len(key), -1)
-		return v, err == nil, err
+		l, err := valueLoc(b, off, hdrSize, int64(len(t.mem)), pos+len(key), -1)
+		return l, err == nil, err
 	}
-	return Value{}, false, nil
+	return Loc{}, false, nil
 }

@@ -117,10 +117,10 @@ func middleLeaf(t *testing.T, e *env, fd *Dir) (int, int64, node) {
 	return i, off, n
 }
 
-// TestGetDirUsesFingerprints: with a leaf's slot array wiped after its
-// fingerprints were taken, GetDir still finds every key of that leaf,
+// TestFindDirUsesFingerprints: with a leaf's slot array wiped after its
+// fingerprints were taken, FindDir still finds every key of that leaf,
 // which only the fingerprints can do; the slot search then cannot.
-func TestGetDirUsesFingerprints(t *testing.T) {
+func TestFindDirUsesFingerprints(t *testing.T) {
 	e := newEnv(t, 64<<20, false)
 	root, fd, m := fingerprintedTree(t, e, 3000)
 	_, off, n := middleLeaf(t, e, fd)
@@ -131,9 +131,9 @@ func TestGetDirUsesFingerprints(t *testing.T) {
 	}
 	clear(e.mem[off+hdrSize : off+hdrSize+int64(slotSize*n.count)])
 	for _, k := range keys {
-		v, ok, err := e.tr.GetDir(fd, []byte(k))
+		v, ok, err := getDir(e.tr, fd, []byte(k))
 		if err != nil || !ok || !bytes.Equal(e.bytesOf(v), m[k]) {
-			t.Fatalf("GetDir(%q) with the slots wiped = %q, %v, %v", k, e.bytesOf(v), ok, err)
+			t.Fatalf("FindDir(%q) with the slots wiped = %q, %v, %v", k, e.bytesOf(v), ok, err)
 		}
 	}
 	if _, ok, err := e.tr.Get(root, []byte(keys[0])); ok && err == nil {
@@ -166,7 +166,7 @@ func TestFingerprintDamagedLeaf(t *testing.T) {
 	if got := len(f.fps); got != len(m)-n.count {
 		t.Fatalf("%d fingerprints, want %d (all but the damaged leaf's)", got, len(m)-n.count)
 	}
-	if _, _, err := tr.GetDir(f, []byte(damagedKey)); !errors.Is(err, errs.Corrupt) {
-		t.Fatalf("GetDir of a key in the damaged leaf: %v, want errs.Corrupt", err)
+	if _, _, err := getDir(tr, f, []byte(damagedKey)); !errors.Is(err, errs.Corrupt) {
+		t.Fatalf("FindDir of a key in the damaged leaf: %v, want errs.Corrupt", err)
 	}
 }

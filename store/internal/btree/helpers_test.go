@@ -86,6 +86,15 @@ func (e *env) bytesOf(v Value) []byte {
 	return v.Inline
 }
 
+// getDir is FindDir returning the Value, as Get does.
+func getDir(tr *Tree, d *Dir, key []byte) (Value, bool, error) {
+	l, ok, err := tr.FindDir(d, key)
+	if !ok {
+		return Value{}, false, err
+	}
+	return tr.ValueOf(l), true, nil
+}
+
 // model is the expected content of one tree: key -> value bytes.
 type model map[string][]byte
 
@@ -256,9 +265,9 @@ func (e *env) verify(tr *Tree, root int64, m model) {
 			e.tb.Fatalf("Get(%s) = %v, %v; want present %v", keyString(k), len(e.bytesOf(v)), ok, wantOK)
 		}
 		// The directory routes every key to the leaf the descent reaches.
-		dv, dok, err := tr.GetDir(dir, k)
+		dv, dok, err := getDir(tr, dir, k)
 		if err != nil || dok != ok || (ok && !bytes.Equal(e.bytesOf(dv), want)) {
-			e.tb.Fatalf("GetDir(%s) = %v, %v, %v; Get found %v", keyString(k), len(e.bytesOf(dv)), dok, err, ok)
+			e.tb.Fatalf("FindDir(%s) = %v, %v, %v; Get found %v", keyString(k), len(e.bytesOf(dv)), dok, err, ok)
 		}
 		// SeekGE lands on the first model key >= k.
 		idx, _ := slices.BinarySearch(keys, string(k))
@@ -413,7 +422,8 @@ func (e *env) checkFingerprints(tr *Tree, dir *Dir, m model) *Dir {
 	}
 	for k, want := range m {
 		i := fd.find([]byte(k))
-		v, ok, err := tr.fpGet(fd, i, fd.leaf[i]&^leafTied, []byte(k))
+		l, ok, err := tr.fpFind(fd, i, fd.leaf[i]&^leafTied, []byte(k))
+		v := tr.ValueOf(l)
 		if err != nil || !ok || !bytes.Equal(e.bytesOf(v), want) {
 			e.tb.Fatalf("fingerprint lookup of %s: %d bytes, %v, %v; want %d bytes", keyString([]byte(k)), len(e.bytesOf(v)), ok, err, len(want))
 		}
@@ -437,7 +447,7 @@ func (e *env) checkFingerprints(tr *Tree, dir *Dir, m model) *Dir {
 			continue
 		}
 		i := fd.find(k)
-		if _, ok, err := tr.fpGet(fd, i, fd.leaf[i]&^leafTied, k); ok || err != nil {
+		if _, ok, err := tr.fpFind(fd, i, fd.leaf[i]&^leafTied, k); ok || err != nil {
 			e.tb.Fatalf("fingerprint lookup of absent %s: %v, %v", keyString(k), ok, err)
 		}
 	}

@@ -285,30 +285,49 @@ func (n *node) value(i int) (Value, error) {
 
 // valueAt decodes the value whose tag is at p, of entry i (for errors).
 func (n *node) valueAt(p, i int) (Value, error) {
-	if p < n.heap || p >= NodeSize {
-		return Value{}, corruptf(n.off, "entry %d: value at %d", i, p)
+	l, err := n.locAt(p, i)
+	if err != nil {
+		return Value{}, err
 	}
-	switch n.b[p] {
+	if l.Ext {
+		return Value{Ext: l.Off, Len: l.Len}, nil
+	}
+	at := int(l.Off - n.off)
+	return Value{Inline: n.b[at : at+int(l.Len) : at+int(l.Len)], Len: l.Len}, nil
+}
+
+// locAt is valueAt as a Loc.
+func (n *node) locAt(p, i int) (Loc, error) { return valueLoc(n.b, n.off, n.heap, n.lim, p, i) }
+
+// valueLoc decodes the value whose tag is at p in b, the bytes of the node
+// at off whose heap starts at heap, for entry i (for errors); a value
+// extent must lie below lim. It takes the node's fields rather than a
+// node so that a lookup need not build one.
+func valueLoc(b []byte, off int64, heap int, lim int64, p, i int) (Loc, error) {
+	if p < heap || p >= NodeSize {
+		return Loc{}, corruptf(off, "entry %d: value at %d", i, p)
+	}
+	switch b[p] {
 	case tagInline:
 		if p+2 > NodeSize {
-			return Value{}, corruptf(n.off, "entry %d: truncated inline value", i)
+			return Loc{}, corruptf(off, "entry %d: truncated inline value", i)
 		}
-		vlen := int(n.b[p+1])
+		vlen := int(b[p+1])
 		if p+2+vlen > NodeSize {
-			return Value{}, corruptf(n.off, "entry %d: inline value of %d bytes overruns node", i, vlen)
+			return Loc{}, corruptf(off, "entry %d: inline value of %d bytes overruns node", i, vlen)
 		}
-		return Value{Inline: n.b[p+2 : p+2+vlen : p+2+vlen], Len: int64(vlen)}, nil
+		return Loc{Off: off + int64(p+2), Len: int64(vlen)}, nil
 	case tagExtent:
 		if p+17 > NodeSize {
-			return Value{}, corruptf(n.off, "entry %d: truncated extent value", i)
+			return Loc{}, corruptf(off, "entry %d: truncated extent value", i)
 		}
-		ext, vlen := extentRef(n.b[p+1:])
-		if !validExtentRef(ext, vlen, n.lim) {
-			return Value{}, corruptf(n.off, "entry %d: value extent %#x length %d", i, ext, vlen)
+		ext, vlen := extentRef(b[p+1:])
+		if !validExtentRef(ext, vlen, lim) {
+			return Loc{}, corruptf(off, "entry %d: value extent %#x length %d", i, ext, vlen)
 		}
-		return Value{Ext: ext, Len: vlen}, nil
+		return Loc{Off: ext, Len: vlen, Ext: true}, nil
 	default:
-		return Value{}, corruptf(n.off, "entry %d: value tag %d", i, n.b[p])
+		return Loc{}, corruptf(off, "entry %d: value tag %d", i, b[p])
 	}
 }
 

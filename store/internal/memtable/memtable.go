@@ -48,6 +48,19 @@ type Entry struct {
 	hash uint64
 }
 
+// Loc is where an entry's value is: all a point read needs of an Entry.
+// Lookups on the read path return a Loc because it fits in registers; an
+// Entry is copied through the stack, which costs a read more than its
+// lookup.
+type Loc struct {
+	Off  int64
+	Len  int64
+	Kind Kind
+}
+
+// Loc is where e's value is.
+func (e *Entry) Loc() Loc { return Loc{Off: e.Off, Len: e.Len, Kind: e.Kind} }
+
 func (e *Entry) keyHash() uint64 {
 	if e.hash != 0 {
 		return e.hash
@@ -56,6 +69,8 @@ func (e *Entry) keyHash() uint64 {
 }
 
 func (s *slot) seq() uint64 { return s.seqKind >> 8 }
+
+func (s *slot) loc() Loc { return Loc{Off: s.off, Len: s.len, Kind: Kind(s.seqKind)} }
 
 func (a *arena) entry(s *slot) Entry {
 	return Entry{Key: a.key(s.key), Off: s.off, Len: s.len, Seq: s.seqKind >> 8, Kind: Kind(s.seqKind)}
@@ -265,6 +280,22 @@ func (t *Table) Get(key []byte) (Entry, bool) {
 		return Entry{}, false
 	}
 	return t.arena.entry(t.log.at(pos)), true
+}
+
+// Find is Get for point reads: where key's value is.
+func (t *Table) Find(key []byte) (Loc, bool) {
+	if !t.used.Load() {
+		return Loc{}, false // as in Get
+	}
+	h := hashKey(key)
+	t.mu.RLock()
+	pos, ok := t.index.find(h, key, &t.log, &t.arena)
+	var l Loc
+	if ok {
+		l = t.log.at(pos).loc()
+	}
+	t.mu.RUnlock()
+	return l, ok
 }
 
 // ValueExtents returns the entries whose values are in extents (PutExt),

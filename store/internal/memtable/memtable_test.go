@@ -463,6 +463,15 @@ func testTreeModel(t *testing.T, common []byte) {
 		if off, inModel := model[string(k)]; found != inModel || found && e.Off != off {
 			t.Fatalf("live Get(%x) = %v %d, model %v %d", k, found, e.Off, inModel, off)
 		}
+		if l, ok := tb.Find(k); ok != found || l != e.Loc() {
+			t.Fatalf("live Find(%x) = %v %+v, Get %v %+v", k, ok, l, found, e)
+		}
+	}
+	for k := range model {
+		e, _ := tb.Get([]byte(k))
+		if l, ok := tb.Find([]byte(k)); !ok || l != e.Loc() || l.Kind != Put {
+			t.Fatalf("live Find(%x) = %v %+v, Get %+v", k, ok, l, e)
+		}
 	}
 	tb.Freeze()
 	clones = append(clones, clone{tb.Clone(), model})
@@ -494,6 +503,9 @@ func testTreeModel(t *testing.T, common []byte) {
 			off, inModel := c.model[string(k)]
 			if found != inModel || found && e.Off != off {
 				t.Fatalf("clone %d: Get(%x) = %v %d, model %v %d", ci, k, found, e.Off, inModel, off)
+			}
+			if l, ok := c.snap.Find(k); ok != found || l != e.Loc() {
+				t.Fatalf("clone %d: Find(%x) = %v %+v, Get %v %+v", ci, k, ok, l, found, e)
 			}
 		}
 	}

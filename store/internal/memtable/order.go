@@ -161,23 +161,36 @@ func (s *Snapshot) Len() int {
 
 // Get looks a key up in the snapshot.
 func (s *Snapshot) Get(key []byte) (Entry, bool) {
+	if sl := s.slotOf(key); sl != nil {
+		return s.tree.arena.entry(sl), true
+	}
+	return Entry{}, false
+}
+
+// Find is Get for point reads: where key's value is.
+func (s *Snapshot) Find(key []byte) (Loc, bool) {
+	if sl := s.slotOf(key); sl != nil {
+		return sl.loc(), true
+	}
+	return Loc{}, false
+}
+
+// slotOf returns key's slot, or nil.
+func (s *Snapshot) slotOf(key []byte) *slot {
 	k := s.tree.probe(key)
 	if s.frozen {
 		i := s.searchSorted(&k)
 		if i == len(s.sorted) || s.sorted[i].prefix != k.prefix {
-			return Entry{}, false
+			return nil
 		}
 		sl := &s.sorted[i].slot
 		if !bytes.Equal(s.tree.arena.key(sl.key), key) {
-			return Entry{}, false
+			return nil
 		}
-		return s.tree.arena.entry(sl), true
+		return sl
 	}
-	sl, ok := s.tree.get(&k)
-	if !ok {
-		return Entry{}, false
-	}
-	return s.tree.arena.entry(sl), true
+	sl, _ := s.tree.get(&k)
+	return sl
 }
 
 // searchSorted is the first index of the sorted log whose key is >= k.
