@@ -248,6 +248,41 @@ func BenchmarkViewGetRandom(b *testing.B) {
 	})
 }
 
+// BenchmarkGetCached reads one key over and over, so its leaf and its
+// directory entries stay in cache: the CPU path of a point read, which the
+// random benchmarks add to the latency of memory.
+func BenchmarkGetCached(b *testing.B) {
+	db := loadedDB(b)
+	var kb [16]byte
+	key := benchKey(kb[:], loaded.n/2)
+	b.Run("Get", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.Get(key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("GetAppend", func(b *testing.B) {
+		var buf []byte
+		var err error
+		for b.Loop() {
+			if buf, err = db.GetAppend(buf[:0], key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ViewGet", func(b *testing.B) {
+		_ = db.View(func(v *View) error {
+			for b.Loop() {
+				if _, err := v.Get(key); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
 // BenchmarkDirBuild is what the directory builder does for a branch it
 // has no earlier directory of: the routing from the internal nodes, then
 // every leaf read for its fingerprints (1M keys, about 33K leaves).

@@ -109,11 +109,16 @@ func (db *DB) diff(from, to string, fn func(key []byte, c Change) error) (visite
 func (db *DB) viewOf(v *version, id uint32) *View {
 	vw := &View{db: db, v: v}
 	vw.root, _ = v.root(id)
+	// An empty memtable is left out: every point read would probe it.
 	if t := v.active[id]; t != nil {
-		vw.active = t.Clone()
+		if s := t.Clone(); s.Len() > 0 {
+			vw.active = s
+		}
 	}
 	if t := v.frozen[id]; t != nil {
-		vw.frozen = t.Clone()
+		if s := t.Clone(); s.Len() > 0 {
+			vw.frozen = s
+		}
 	}
 	return vw
 }

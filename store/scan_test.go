@@ -46,7 +46,7 @@ func TestScanTreeOnly(t *testing.T) {
 			e = []byte(end)
 		}
 		err := db.View(func(v *View) error {
-			if v.active != nil && v.active.Len() > 0 || v.frozen != nil && v.frozen.Len() > 0 {
+			if v.active != nil || v.frozen != nil { // viewOf leaves empty tables out
 				return errors.New("memtables not empty after a checkpoint")
 			}
 			return v.Scan(b, e, func(k, got []byte) error {
@@ -149,7 +149,7 @@ func TestScanMerge(t *testing.T) {
 		}
 		var got []string
 		err := db.View(func(vw *View) error {
-			if vw.frozen == nil || vw.frozen.Len() == 0 || vw.active.Len() == 0 {
+			if vw.frozen == nil || vw.active == nil { // viewOf leaves empty tables out
 				return errors.New("test setup: want a frozen and an active table")
 			}
 			return vw.Scan(start, end, func(k, val []byte) error {
