@@ -272,14 +272,17 @@ func BenchmarkGetCached(b *testing.B) {
 		}
 	})
 	b.Run("ViewGet", func(b *testing.B) {
-		_ = db.View(func(v *View) error {
+		err := db.View(func(v *View) error {
 			for b.Loop() {
 				if _, err := v.Get(key); err != nil {
-					b.Fatal(err)
+					return err
 				}
 			}
 			return nil
 		})
+		if err != nil {
+			b.Fatal(err)
+		}
 	})
 }
 

@@ -205,9 +205,9 @@ func (db *DB) checkpointIdle() bool {
 	return true
 }
 
-// treeGet looks key up in the tree at root, through its directory when v
+// treeFind looks key up in the tree at root, through its directory when v
 // has one.
-func (db *DB) treeGet(v *version, root int64, key []byte) (btree.Loc, bool, error) {
+func (db *DB) treeFind(v *version, root int64, key []byte) (btree.Loc, bool, error) {
 	if d := v.dir(root); d != nil {
 		return db.tree.FindDir(d, key)
 	}

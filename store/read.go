@@ -59,7 +59,7 @@ func (db *DB) lookupLive(v *version, id uint32, root int64, key []byte) ([]byte,
 }
 
 func (db *DB) treeLookup(v *version, root int64, key []byte) ([]byte, error) {
-	l, ok, err := db.treeGet(v, root, key)
+	l, ok, err := db.treeFind(v, root, key)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +69,8 @@ func (db *DB) treeLookup(v *version, root int64, key []byte) ([]byte, error) {
 	if l.Ext {
 		return db.extValue(l.Off, l.Len, key)
 	}
+	// db.mem is the tree's mapping too. Not tree.ValueOf: its Value is
+	// what Loc keeps off this path.
 	return db.mem[l.Off : l.Off+l.Len : l.Off+l.Len], nil
 }
 
@@ -150,9 +152,11 @@ func checkValueExtent(ext []byte, off, n int64, key []byte) ([]byte, error) {
 
 // View is a consistent read-only view of one branch or snapshot.
 type View struct {
-	db     *DB
-	v      *version
-	active *memtable.Snapshot // nil for snapshots
+	db *DB
+	v  *version
+	// The memtables in front of root; nil when there is none (snapshots)
+	// or it is empty (viewOf).
+	active *memtable.Snapshot
 	frozen *memtable.Snapshot
 	root   int64
 }
@@ -220,7 +224,7 @@ type mergeIter struct {
 func (vw *View) newMergeIter() *mergeIter {
 	m := &mergeIter{db: vw.db, tree: vw.db.tree.NewIter(vw.root)}
 	for _, s := range []*memtable.Snapshot{vw.active, vw.frozen} {
-		if s != nil && s.Len() > 0 {
+		if s != nil {
 			m.mems = append(m.mems, s.NewIter())
 		}
 	}

@@ -727,6 +727,27 @@ func TestGetAppend(t *testing.T) {
 			t.Fatalf("%s: GetAppend with an empty key = %q, %v; want dst and ErrInvalid", name, got, err)
 		}
 	}
+	// Get and View.Get tell an empty value from a missing one, from the
+	// memtable and from the tree.
+	for _, where := range []string{"memtable", "tree"} {
+		if where == "tree" {
+			if err := db.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := db.Get([]byte("empty")); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("%s: Get(empty) = %#v, %v; want a non-nil empty slice", where, got, err)
+		}
+		err := db.View(func(v *View) error {
+			if got, err := v.Get([]byte("empty")); err != nil || got == nil || len(got) != 0 {
+				return fmt.Errorf("View.Get(empty) = %#v, %v; want a non-nil empty slice", got, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+	}
 	// dst comes back on the errors raised before the lookup too.
 	if err := db.DeleteBranch("dev"); err != nil {
 		t.Fatal(err)

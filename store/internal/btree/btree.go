@@ -67,7 +67,8 @@ type Loc struct {
 	Ext bool
 }
 
-// ValueOf is the Value at l; inline bytes are a slice of the mapping.
+// ValueOf is the Value at l; inline bytes are a slice of the mapping. l
+// must come from a lookup that found the key: it is not checked again.
 func (t *Tree) ValueOf(l Loc) Value {
 	if l.Ext {
 		return Value{Ext: l.Off, Len: l.Len}

@@ -50,8 +50,8 @@ type Entry struct {
 
 // Loc is where an entry's value is: all a point read needs of an Entry.
 // Lookups on the read path return a Loc because it fits in registers; an
-// Entry is copied through the stack, which costs a read more than its
-// lookup.
+// Entry is copied through the stack, which on a point read costs more
+// than the lookup itself.
 type Loc struct {
 	Off  int64
 	Len  int64
@@ -275,11 +275,11 @@ func (t *Table) Get(key []byte) (Entry, bool) {
 	h := hashKey(key)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	pos, ok := t.index.find(h, key, &t.log, &t.arena)
-	if !ok {
+	s := t.slotOf(h, key)
+	if s == nil {
 		return Entry{}, false
 	}
-	return t.arena.entry(t.log.at(pos)), true
+	return t.arena.entry(s), true
 }
 
 // Find is Get for point reads: where key's value is.
@@ -289,13 +289,23 @@ func (t *Table) Find(key []byte) (Loc, bool) {
 	}
 	h := hashKey(key)
 	t.mu.RLock()
-	pos, ok := t.index.find(h, key, &t.log, &t.arena)
+	s := t.slotOf(h, key)
 	var l Loc
-	if ok {
-		l = t.log.at(pos).loc()
+	if s != nil {
+		l = s.loc()
 	}
 	t.mu.RUnlock()
-	return l, ok
+	return l, s != nil
+}
+
+// slotOf returns the log slot of key, whose hash is h, or nil. Call with
+// t.mu held; the slot may move once it is released.
+func (t *Table) slotOf(h uint64, key []byte) *slot {
+	pos, ok := t.index.find(h, key, &t.log, &t.arena)
+	if !ok {
+		return nil
+	}
+	return t.log.at(pos)
 }
 
 // ValueExtents returns the entries whose values are in extents (PutExt),
