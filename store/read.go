@@ -378,6 +378,24 @@ func (r *refHandle) getLocked(key []byte) ([]byte, error) {
 	return r.appendGetIn(v, nil, key)
 }
 
+// prefetchTree starts the loads of the tree at root that a point read of
+// key in v will wait for (btree.Tree.Prefetch) when ref id's memtables are
+// empty, so that the fault guard, the memtable checks and the lookup's
+// first steps run while they are in flight. Not when a memtable holds
+// keys: a read it answers would wait for the tree's page walk instead
+// (measured: 830 → 1250 ns a read of a memtable key).
+func (db *DB) prefetchTree(v *version, id uint32, root int64, key []byte) {
+	if t := v.active[id]; t != nil && !t.Unused() {
+		return
+	}
+	if t := v.frozen[id]; t != nil && !t.Unused() {
+		return
+	}
+	if d := v.dir(root); d != nil {
+		db.tree.Prefetch(d, key)
+	}
+}
+
 // appendGetIn appends key's value in version v, which the caller pins.
 func (r *refHandle) appendGetIn(v *version, dst, key []byte) ([]byte, error) {
 	root, ok := v.root(r.id)
@@ -385,6 +403,7 @@ func (r *refHandle) appendGetIn(v *version, dst, key []byte) ([]byte, error) {
 		return dst, r.deleted()
 	}
 	db := r.db
+	db.prefetchTree(v, r.id, root, key)
 	out := dst
 	err := db.guard(func() error {
 		val, err := db.lookupLive(v, r.id, root, key)

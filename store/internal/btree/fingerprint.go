@@ -144,6 +144,42 @@ func (n *node) fingerprints(fps []uint32) ([]uint32, error) {
 	return fps, nil
 }
 
+// Prefetch starts loading what FindDir(d, key) will read of the mapping:
+// the page walk and first line of key's leaf and, when a fingerprint
+// names an entry, that entry's key and value lines. It reads d only,
+// never the mapping, so a caller may run it before pinning the version
+// d belongs to and do its bookkeeping while the loads are in flight: a
+// stale d costs wasted loads and nothing else, since a prefetch never
+// faults and changes nothing.
+func (t *Tree) Prefetch(d *Dir, key []byte) {
+	if d.root == 0 {
+		return
+	}
+	i := d.find(key)
+	off := d.leaf[i] &^ leafTied
+	if !t.nodeInRegion(off) {
+		return
+	}
+	b := t.mem[off : off+NodeSize : off+NodeSize]
+	prefetch.Line(unsafe.Pointer(&b[0]))
+	if d.fpStart == nil {
+		return
+	}
+	want := fpTag(key)
+	for _, e := range d.fps[d.fpStart[i]:d.fpStart[i+1]] {
+		if e&^fpPosMask == want {
+			// The key, then the value after it: the lines fpFind loads.
+			// (Only the first line too, without the entry's, measured
+			// 200 ns slower than no early prefetch at all.)
+			pos := int(e & fpPosMask)
+			for p := pos; p < NodeSize && p <= pos+2*64; p += 64 {
+				prefetch.Line(unsafe.Pointer(&b[p]))
+			}
+			return
+		}
+	}
+}
+
 // fpFind looks key up among the fingerprints of leaf i of d, at off. ok is
 // false when no entry matched: the caller then searches the slots. It
 // reads the entry without the header checks of readNode (magic, level,

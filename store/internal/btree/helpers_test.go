@@ -33,7 +33,13 @@ type env struct {
 
 func newEnv(tb testing.TB, size int64, tracked bool) *env {
 	tb.Helper()
-	mem := make([]byte, size)
+	return newEnvOn(tb, make([]byte, size), tracked)
+}
+
+// newEnvOn is newEnv on a region the caller provides.
+func newEnvOn(tb testing.TB, mem []byte, tracked bool) *env {
+	tb.Helper()
+	size := int64(len(mem))
 	al, err := alloc.New(NodeSize, size-NodeSize)
 	if err != nil {
 		tb.Fatal(err)

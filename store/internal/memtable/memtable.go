@@ -323,6 +323,10 @@ func (t *Table) ValueExtents() []Entry {
 	return out
 }
 
+// Unused reports whether nothing was ever applied to t, without its
+// lock: a read of any key would find nothing in it.
+func (t *Table) Unused() bool { return !t.used.Load() }
+
 // Len is the number of keys in the table.
 func (t *Table) Len() int {
 	t.mu.RLock()
