@@ -324,7 +324,8 @@ func (t *Table) ValueExtents() []Entry {
 }
 
 // Unused reports whether nothing was ever applied to t, without its
-// lock: a read of any key would find nothing in it.
+// lock: a read of any key would find nothing in it. An Apply may make the
+// answer stale as soon as it is returned; callers use it as a hint.
 func (t *Table) Unused() bool { return !t.used.Load() }
 
 // Len is the number of keys in the table.
