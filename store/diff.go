@@ -109,18 +109,20 @@ func (db *DB) diff(from, to string, fn func(key []byte, c Change) error) (visite
 func (db *DB) viewOf(v *version, id uint32) *View {
 	vw := &View{db: db, v: v}
 	vw.root, _ = v.root(id)
-	// An empty memtable is left out: every point read would probe it.
-	if t := v.active[id]; t != nil {
-		if s := t.Clone(); s.Len() > 0 {
-			vw.active = s
-		}
-	}
-	if t := v.frozen[id]; t != nil {
-		if s := t.Clone(); s.Len() > 0 {
-			vw.frozen = s
-		}
-	}
+	vw.active, vw.frozen = snapshotOf(v.active[id]), snapshotOf(v.frozen[id])
 	return vw
+}
+
+// snapshotOf is a snapshot of t, or nil when t is nil or empty: a View
+// leaves empty memtables out, since every point read would probe them.
+func snapshotOf(t *memtable.Table) *memtable.Snapshot {
+	if t == nil {
+		return nil
+	}
+	if s := t.Clone(); s.Len() > 0 {
+		return s
+	}
+	return nil
 }
 
 // pendingKeys returns the sorted, distinct keys of the views' memtables.

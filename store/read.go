@@ -41,17 +41,17 @@ func (r *refHandle) appendGet(dst, key []byte) ([]byte, error) {
 	return r.appendGetIn(v, dst, key)
 }
 
-// lookupLive finds key for ref id, whose tree is at root, in v: the live
-// memtable, the frozen one, then the tree. The result aliases mapped
-// memory; call under the guard.
-func (db *DB) lookupLive(v *version, id uint32, root int64, key []byte) ([]byte, error) {
-	if t := v.active[id]; t != nil {
-		if l, ok := t.Find(key); ok {
+// lookupLive finds key in a ref's memtables in v, the live one, then the
+// frozen one (either may be nil), then in its tree at root. The result
+// aliases mapped memory; call under the guard.
+func (db *DB) lookupLive(v *version, active, frozen *memtable.Table, root int64, key []byte) ([]byte, error) {
+	if active != nil {
+		if l, ok := active.Find(key); ok {
 			return db.entryValue(l, key)
 		}
 	}
-	if t := v.frozen[id]; t != nil {
-		if l, ok := t.Find(key); ok {
+	if frozen != nil {
+		if l, ok := frozen.Find(key); ok {
 			return db.entryValue(l, key)
 		}
 	}
@@ -379,16 +379,14 @@ func (r *refHandle) getLocked(key []byte) ([]byte, error) {
 }
 
 // prefetchTree starts the loads of the tree at root that a point read of
-// key in v will wait for (btree.Tree.Prefetch) when ref id's memtables are
-// empty, so that the fault guard, the memtable checks and the lookup's
-// first steps run while they are in flight. Not when a memtable holds
-// keys: a read it answers would wait for the tree's page walk instead
-// (measured: 830 → 1250 ns a read of a memtable key).
-func (db *DB) prefetchTree(v *version, id uint32, root int64, key []byte) {
-	if t := v.active[id]; t != nil && !t.Unused() {
-		return
-	}
-	if t := v.frozen[id]; t != nil && !t.Unused() {
+// key in v will wait for (btree.Tree.Prefetch) when the memtables in
+// front of it (either may be nil) are empty, so that the fault guard, the
+// memtable checks and the lookup's first steps run while they are in
+// flight. Not when a memtable holds keys: a read it answers would wait
+// for the tree's page walk instead (measured: 830 → 1250 ns a read of a
+// memtable key).
+func (db *DB) prefetchTree(v *version, active, frozen *memtable.Table, root int64, key []byte) {
+	if active != nil && !active.Unused() || frozen != nil && !frozen.Unused() {
 		return
 	}
 	if d := v.dir(root); d != nil {
@@ -403,10 +401,11 @@ func (r *refHandle) appendGetIn(v *version, dst, key []byte) ([]byte, error) {
 		return dst, r.deleted()
 	}
 	db := r.db
-	db.prefetchTree(v, r.id, root, key)
+	active, frozen := v.active[r.id], v.frozen[r.id]
+	db.prefetchTree(v, active, frozen, root, key)
 	out := dst
 	err := db.guard(func() error {
-		val, err := db.lookupLive(v, r.id, root, key)
+		val, err := db.lookupLive(v, active, frozen, root, key)
 		if err != nil {
 			return err
 		}
